@@ -28,6 +28,10 @@ class OutputError(PipelineError):
     """An output location cannot be written."""
 
 
+class ModelMissingError(PipelineError):
+    """A model that a step needs has not been built yet."""
+
+
 class MetadataError(PipelineError):
     """TFLite metadata is missing, malformed, or did not read back as written."""
 

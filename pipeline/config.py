@@ -1,0 +1,373 @@
+"""Options for every stage, as frozen dataclasses composed into one `PipelineConfig`.
+
+Resolution order: CLI override > config file (`pipeline.toml`) > default. Every field is
+validated when the dataclass is built, with a message giving the allowed range and the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from pipeline.errors import ConfigError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _check_range(owner: str, name: str, value, lo=None, hi=None, lo_open=False, hi_open=False):
+    bad = (
+        (lo is not None and (value <= lo if lo_open else value < lo))
+        or (hi is not None and (value >= hi if hi_open else value > hi))
+    )
+    if bad:
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        rng = f"{left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}"
+        raise ConfigError(
+            f"{owner}.{name} = {value!r} is out of range {rng}",
+            f"set {owner}.{name} to a value in {rng} (CLI option or pipeline.toml)",
+        )
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """Where the images come from and how they are split.
+
+    Attributes:
+      data_dir: an image folder with one subfolder per class; None = the embedded digits set.
+      image_size: side of the square model input in pixels; 0 = the architecture's default.
+      val_fraction: share of each class held out for validation during training.
+      test_fraction: share of each class held out for the final test (never trained on).
+      seed: seed of the deterministic, stratified split.
+    """
+
+    data_dir: str | None = None
+    image_size: int = 0
+    val_fraction: float = 0.15
+    test_fraction: float = 0.2
+    seed: int = 42
+
+    def __post_init__(self):
+        _check_range("data", "image_size", self.image_size, 0, 1024)
+        if 0 < self.image_size < 8:
+            _check_range("data", "image_size", self.image_size, 8, 1024)
+        _check_range("data", "val_fraction", self.val_fraction, 0.0, 0.5, lo_open=True)
+        _check_range("data", "test_fraction", self.test_fraction, 0.0, 0.5, lo_open=True)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which network to train.
+
+    Attributes:
+      architecture: a name from `pipeline.architectures.ARCHITECTURES` (cnn, mobilenet_v2, ...).
+      weights: optional local Keras weights file (.h5) to start from; never downloaded.
+      width: width multiplier (alpha) for MobileNet-class models.
+    """
+
+    architecture: str = "cnn"
+    weights: str | None = None
+    width: float = 0.35
+
+    def __post_init__(self):
+        from pipeline.architectures import ARCHITECTURES
+
+        if self.architecture not in ARCHITECTURES:
+            raise ConfigError(
+                f"model.architecture = {self.architecture!r} is not a known architecture",
+                f"use one of: {', '.join(sorted(ARCHITECTURES))}",
+            )
+        _check_range("model", "width", self.width, 0.0, 2.0, lo_open=True)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Training of the float baseline.
+
+    Attributes:
+      epochs: passes over the training split.
+      batch_size: images per step.
+      learning_rate: Adam learning rate.
+      seed: seed for weights initialisation and shuffling.
+    """
+
+    epochs: int = 15
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    seed: int = 42
+
+    def __post_init__(self):
+        _check_range("train", "epochs", self.epochs, 0, 10_000, lo_open=True)
+        _check_range("train", "batch_size", self.batch_size, 1, 4096)
+        _check_range("train", "learning_rate", self.learning_rate, 0.0, 1.0, lo_open=True)
+
+
+@dataclass(frozen=True)
+class PruneOptions:
+    """Magnitude pruning (tfmot `prune_low_magnitude`, PolynomialDecay schedule).
+
+    Attributes:
+      initial_sparsity: sparsity when pruning starts.
+      final_sparsity: target fraction of zero weights at the end (and in the shipped model).
+      epochs: fine-tuning epochs while pruning.
+      learning_rate: Adam learning rate while pruning.
+      frequency: steps between pruning updates; 0 = about ten updates over the schedule.
+      m_by_n: structured sparsity, e.g. (2, 4) for 2:4; None = unstructured.
+    """
+
+    initial_sparsity: float = 0.5
+    final_sparsity: float = 0.85
+    epochs: int = 6
+    learning_rate: float = 5e-4
+    frequency: int = 0
+    m_by_n: tuple[int, int] | None = None
+
+    def __post_init__(self):
+        _check_range("prune", "initial_sparsity", self.initial_sparsity, 0.0, 1.0, hi_open=True)
+        _check_range("prune", "final_sparsity", self.final_sparsity, 0.0, 1.0, hi_open=True)
+        if self.initial_sparsity > self.final_sparsity:
+            raise ConfigError(
+                f"prune.initial_sparsity ({self.initial_sparsity}) is above prune.final_sparsity "
+                f"({self.final_sparsity})",
+                "make initial_sparsity <= final_sparsity",
+            )
+        _check_range("prune", "epochs", self.epochs, 0, 10_000, lo_open=True)
+        _check_range("prune", "learning_rate", self.learning_rate, 0.0, 1.0, lo_open=True)
+        _check_range("prune", "frequency", self.frequency, 0, 1_000_000)
+        if self.m_by_n is not None:
+            m, n = self.m_by_n
+            if not (0 < m < n):
+                raise ConfigError(
+                    f"prune.m_by_n = {self.m_by_n!r} is not a valid M:N pattern",
+                    "use two integers with 0 < M < N, e.g. [2, 4]",
+                )
+
+
+VARIANTS = (
+    "float32",
+    "dynamic",
+    "float16",
+    "int8",
+    "pruned_float32",
+    "pruned_int8",
+)
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """TFLite conversion.
+
+    Attributes:
+      variants: which variants to convert; the deployable one is always included.
+      deployable: the variant shipped as `model.tflite` (full int8, uint8 input and output).
+      representative_samples: training images used to calibrate int8 ranges.
+    """
+
+    variants: tuple[str, ...] = VARIANTS
+    deployable: str = "pruned_int8"
+    representative_samples: int = 200
+
+    def __post_init__(self):
+        from pipeline.convert import known_variants
+
+        known = known_variants()
+        for v in (*self.variants, self.deployable):
+            if v not in known:
+                raise ConfigError(
+                    f"convert variant {v!r} is unknown", f"use one of: {', '.join(known)}"
+                )
+        _check_range("convert", "representative_samples", self.representative_samples, 1, 100_000)
+
+
+@dataclass(frozen=True)
+class MetadataOptions:
+    """What the .tflite metadata says about the model (ML Kit and the app read it).
+
+    Attributes:
+      description: one line on what the model does; empty = generated from the classes.
+      version: model version string.
+      author: who made the model.
+      license: licence of the model.
+    """
+
+    description: str = ""
+    version: str = "1.0.0"
+    author: str = "pipeline"
+    license: str = "Apache-2.0"
+
+
+@dataclass(frozen=True)
+class ValidateOptions:
+    """Interpreter validation and the gates the deployable model must pass.
+
+    Attributes:
+      latency_runs: timed single-image invocations per variant and thread count.
+      threads: interpreter thread counts to time.
+      max_accuracy_drop: largest allowed drop, deployable vs float32 Keras (0.01 = 1 point).
+      min_agreement: smallest allowed top-1 agreement of the deployable model with its Keras source.
+      mediapipe: cross-check the deployable and float32 models with MediaPipe's ImageClassifier.
+    """
+
+    latency_runs: int = 50
+    threads: tuple[int, ...] = (1, 2)
+    max_accuracy_drop: float = 0.01
+    min_agreement: float = 0.98
+    mediapipe: bool = True
+
+    def __post_init__(self):
+        _check_range("validate", "latency_runs", self.latency_runs, 1, 100_000)
+        _check_range("validate", "max_accuracy_drop", self.max_accuracy_drop, 0.0, 1.0)
+        _check_range("validate", "min_agreement", self.min_agreement, 0.0, 1.0)
+        for t in self.threads:
+            _check_range("validate", "threads", t, 1, 256)
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything `invoke model` needs; `name` names the output folder models/<name>/."""
+
+    name: str = "digits"
+    out_dir: str = "models"
+    data: DataOptions = field(default_factory=DataOptions)
+    model: ModelOptions = field(default_factory=ModelOptions)
+    train: TrainOptions = field(default_factory=TrainOptions)
+    prune: PruneOptions = field(default_factory=PruneOptions)
+    convert: ConvertOptions = field(default_factory=ConvertOptions)
+    metadata: MetadataOptions = field(default_factory=MetadataOptions)
+    validate: ValidateOptions = field(default_factory=ValidateOptions)
+
+    def __post_init__(self):
+        if not NAME_RE.match(self.name or ""):
+            raise ConfigError(
+                f"name = {self.name!r} cannot name a model folder",
+                "use letters, digits, '.', '_' or '-' (up to 64, starting with a letter or digit)",
+            )
+
+    @property
+    def model_dir(self) -> Path:
+        return Path(self.out_dir) / self.name
+
+    @classmethod
+    def default(cls) -> "PipelineConfig":
+        return cls()
+
+    @classmethod
+    def quick(cls, **top) -> "PipelineConfig":
+        """Tiny epochs and few latency runs: for tests and smoke runs, not for shipping."""
+        return cls(
+            train=TrainOptions(epochs=4),
+            prune=PruneOptions(epochs=2),
+            validate=ValidateOptions(latency_runs=5),
+            **top,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_SECTIONS = {f.name: f for f in fields(PipelineConfig) if dataclasses.is_dataclass(f.default_factory)}
+
+
+def _coerce(section: str, key: str, value, target_type: str):
+    """Turn TOML/CLI values into the field's type (tuples from lists, None from '')."""
+    t = target_type.replace(" ", "")
+    if value is None:
+        return None
+    if t.startswith("tuple"):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        inner = int if "tuple[int" in t else str
+        try:
+            return tuple(inner(v) for v in value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{section}.{key} = {value!r} is not a list", "give a comma-separated list") from None
+    if t.startswith("str") and value == "" and "None" in t:
+        return None
+    for name, typ in (("int", int), ("float", float)):
+        if t.startswith(name):
+            if isinstance(value, bool):
+                break
+            try:
+                return typ(value)
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"{section}.{key} = {value!r} is not a number", f"give {section}.{key} a {name}"
+                ) from None
+    if t.startswith("bool"):
+        if isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"{section}.{key} = {value!r} is not a boolean", "use true or false")
+        return bool(value)
+    return value
+
+
+def _apply(cfg: PipelineConfig, updates: Mapping[str, Any], origin: str) -> PipelineConfig:
+    top: dict[str, Any] = {}
+    per_section: dict[str, dict[str, Any]] = {}
+    for dotted, value in updates.items():
+        if value is None and origin == "command line":
+            continue
+        section, _, key = dotted.partition(".")
+        if not key:
+            if section not in ("name", "out_dir"):
+                raise ConfigError(f"unknown option {dotted!r} in {origin}", _known_options_hint())
+            top[section] = value
+            continue
+        if section not in _SECTIONS:
+            raise ConfigError(f"unknown section [{section}] in {origin}", _known_options_hint())
+        cls = _SECTIONS[section].default_factory
+        types = {f.name: f.type for f in fields(cls)}
+        if key not in types:
+            raise ConfigError(f"unknown option {dotted!r} in {origin}", _known_options_hint())
+        per_section.setdefault(section, {})[key] = _coerce(section, key, value, str(types[key]))
+    changes = {s: replace(getattr(cfg, s), **kv) for s, kv in per_section.items()}
+    return replace(cfg, **top, **changes)
+
+
+def _known_options_hint() -> str:
+    names = ["name", "out_dir"]
+    for s, f in _SECTIONS.items():
+        names += [f"{s}.{x.name}" for x in fields(f.default_factory)]
+    return "known options: " + ", ".join(names)
+
+
+def _flatten(doc: Mapping[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for k, v in doc.items():
+        if isinstance(v, dict):
+            for k2, v2 in v.items():
+                flat[f"{k}.{k2}"] = v2
+        else:
+            flat[k] = v
+    return flat
+
+
+def config_from_dict(doc: Mapping[str, Any]) -> PipelineConfig:
+    """Rebuild a config from `PipelineConfig.to_dict()` output (e.g. a report's options)."""
+    return _apply(PipelineConfig.default(), _flatten(doc), "saved options")
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
+                base: PipelineConfig | None = None) -> PipelineConfig:
+    """Build the config: `base` (default) < TOML file at `path` (if it exists) < `overrides`.
+
+    `overrides` uses dotted keys (`{"train.epochs": 3, "name": "flowers"}`); None values are
+    ignored so unset CLI options fall through to the file and the defaults.
+    """
+    cfg = base or PipelineConfig.default()
+    if path is not None and Path(path).exists():
+        try:
+            doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} is not valid TOML ({exc})", "fix the file or remove it") from None
+        cfg = _apply(cfg, _flatten(doc), str(path))
+    if overrides:
+        cfg = _apply(cfg, overrides, "command line")
+    return cfg

@@ -1,0 +1,94 @@
+"""Conversion of Keras models to TFLite. Public entry point: `convert_variant`.
+
+A variant is a Keras *source* (the float baseline, the pruned model, ...) and a *recipe*
+(float32, dynamic-range, float16, full int8 with uint8 input and output).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One converted model: `source` names the Keras model, `recipe` the converter settings."""
+
+    name: str
+    source: str
+    recipe: str
+    description: str
+
+    @property
+    def io_dtype(self) -> str:
+        return "uint8" if self.recipe == "int8" else "float32"
+
+
+RECIPES = ("float32", "dynamic", "float16", "int8")
+
+VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in (
+        Variant("float32", "baseline", "float32", "float baseline, no optimization"),
+        Variant("dynamic", "baseline", "dynamic", "dynamic-range quantization (int8 weights, float I/O)"),
+        Variant("float16", "baseline", "float16", "float16 weights"),
+        Variant("int8", "baseline", "int8", "full int8, uint8 I/O, unpruned"),
+        Variant("pruned_float32", "pruned", "float32", "pruned, float32"),
+        Variant("pruned_int8", "pruned", "int8", "pruned + full int8, uint8 I/O (deployable)"),
+    )
+}
+
+
+def known_variants() -> tuple[str, ...]:
+    return tuple(VARIANTS)
+
+
+def register_variant(variant: Variant) -> None:
+    """Add a variant (used by optimization presets that bring their own Keras source)."""
+    if variant.recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {variant.recipe!r}; use one of {RECIPES}")
+    VARIANTS[variant.name] = variant
+
+
+def convert_variant(model, recipe: str, representative: np.ndarray | None = None) -> bytes:
+    """Convert a tf_keras model with one recipe; `representative` is normalized float input.
+
+    The int8 recipe needs `representative` (calibration images from the training split).
+    """
+    from pipeline._tf import tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if recipe == "float32":
+        pass
+    elif recipe == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif recipe == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif recipe == "int8":
+        if representative is None or len(representative) == 0:
+            raise ValueError("the int8 recipe needs representative images")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = _representative(representative)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
+    else:
+        raise ValueError(f"unknown recipe {recipe!r}; use one of {RECIPES}")
+    return bytes(converter.convert())
+
+
+def _representative(images: np.ndarray):
+    def gen():
+        for i in range(len(images)):
+            yield [images[i:i + 1].astype(np.float32)]
+
+    return gen
+
+
+def representative_images(x_train: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """A seeded sample of training images (uint8) for int8 calibration."""
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(x_train))[:count]
+    return x_train[np.sort(idx)]

@@ -1,0 +1,428 @@
+"""The main job: dataset -> trained, pruned, int8 TFLite model with metadata, validated.
+
+Public entry point: `run_model(config, force=False) -> ModelResult`. It writes
+`<out_dir>/<name>/` (model.tflite, labels.txt, variants/, report.json) in one atomic rename,
+and only after every gate on the deployable model has passed.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from pipeline.architectures import ArchitectureSpec, get_spec
+from pipeline.cache import StageCache, stage_key
+from pipeline.config import PipelineConfig, config_from_dict
+from pipeline.data import Dataset, dataset_key, load_dataset
+from pipeline.errors import ModelMissingError, ValidationError
+from pipeline.fsutil import ensure_writable_dir, staged_dir
+
+REPORT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """Where the artifacts are and what the report says; `reused` when nothing was rebuilt."""
+
+    model_dir: Path
+    report: dict
+    reused: bool
+
+    @property
+    def model_path(self) -> Path:
+        return self.model_dir / "model.tflite"
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class _Timer:
+    def __init__(self):
+        self.times: dict[str, float] = {}
+
+    def __call__(self, stage: str):
+        timer = self
+
+        class _Ctx:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+                _log(f"==> {stage}")
+
+            def __exit__(self, *exc):
+                timer.times[stage] = round(time.perf_counter() - self.t0, 2)
+                return False
+
+        return _Ctx()
+
+
+def run_model(config: PipelineConfig, force: bool = False, log: Callable[[str], None] = _log,
+              verbose: int = 2) -> ModelResult:
+    """Run every model stage for `config`, reusing cached stages unless `force`."""
+    out_root = ensure_writable_dir(Path(config.out_dir))
+    model_dir = out_root / config.name
+    spec = get_spec(config.model.architecture)
+    size = config.data.image_size or spec.default_size
+    cache = StageCache(out_root / ".cache", enabled=not force)
+    timer = _Timer()
+
+    data_key = dataset_key(config.data, size)
+    final_key = stage_key(data_key, config.model, config.train, config.prune, config.convert,
+                          config.metadata, config.validate, config.name, REPORT_VERSION)
+    reused = _reuse(model_dir, final_key) if not force else None
+    if reused is not None:
+        log(f"==> {model_dir}: inputs and options unchanged, reusing it (use --force to rebuild)")
+        return ModelResult(model_dir, reused, True)
+
+    with timer("data"):
+        dataset, _ = _dataset(config, cache, log)
+
+    sources = _Sources(config, dataset, cache, timer, data_key, verbose)
+    variants = _convert_all(config, dataset, spec, sources, timer, log)
+    report = _report(config, dataset, spec, sources, variants, timer, final_key)
+    _gate(config, report)
+    report["timings_s"] = timer.times
+    _write(model_dir, config, dataset, variants, report)
+    return ModelResult(model_dir, report, False)
+
+
+def train_only(config: PipelineConfig, force: bool = False, verbose: int = 2) -> dict:
+    """Load the data and train (or reuse) the float baseline; report its test accuracy."""
+    out_root = ensure_writable_dir(Path(config.out_dir))
+    cache = StageCache(out_root / ".cache", enabled=not force)
+    dataset, data_key = _dataset(config, cache, _log)
+    sources = _Sources(config, dataset, cache, _Timer(), data_key, verbose)
+    scores = sources.test_scores("baseline")
+    return {
+        "test_accuracy": float(np.mean(scores.argmax(1) == dataset.y_test)),
+        "reused": sources.reused["baseline"],
+        "path": str(cache.entry("keras-baseline", sources.keys["baseline"])),
+    }
+
+
+def evaluate_existing(config: PipelineConfig) -> dict:
+    """Validate the files in models/<name>/ again, on the test split recorded in its report."""
+    from pipeline.convert import VARIANTS
+    from pipeline.validate import validate_variant
+
+    model_dir = Path(config.out_dir) / config.name
+    try:
+        saved = json.loads((model_dir / "report.json").read_text())
+    except (OSError, ValueError):
+        raise ModelMissingError(
+            f"no model report at {model_dir / 'report.json'}",
+            f"build the model first: invoke model --name {config.name}",
+        ) from None
+    cfg = config_from_dict({**saved["options"], "out_dir": config.out_dir})
+    cfg = replace(cfg, validate=config.validate)
+    cache = StageCache(Path(cfg.out_dir) / ".cache")
+    dataset, data_key = _dataset(cfg, cache, _log)
+    sources = _Sources(cfg, dataset, cache, _Timer(), data_key, verbose=0)
+    files = {saved["deployable"]: model_dir / "model.tflite"}
+    files.update({p.stem: p for p in sorted((model_dir / "variants").glob("*.tflite"))})
+    variants = {}
+    for name, path in files.items():
+        variant = VARIANTS[name]
+        _log(f"==> validate:{name}")
+        variants[name] = validate_variant(
+            path.read_bytes(), dataset.x_test, dataset.y_test,
+            sources.test_scores(variant.source), quantized=variant.recipe == "int8",
+            threads=cfg.validate.threads, latency_runs=cfg.validate.latency_runs,
+        )
+    return {**saved, "variants": variants}
+
+
+def _dataset(config: PipelineConfig, cache: StageCache, log) -> tuple[Dataset, str]:
+    size = config.data.image_size or get_spec(config.model.architecture).default_size
+    key = dataset_key(config.data, size)
+    dataset, _ = cache.get_or_make(
+        "data", key, lambda d: _save_dataset(load_dataset(config.data, size, _progress(log)), d),
+        _load_dataset,
+    )
+    log(f"    {len(dataset.class_names)} classes, train/val/test = "
+        f"{len(dataset.y_train)}/{len(dataset.y_val)}/{len(dataset.y_test)}, "
+        f"{len(dataset.skipped)} file(s) skipped")
+    for path, reason in dataset.skipped[:20]:
+        log(f"    skipped {path}: {reason}")
+    if len(dataset.skipped) > 20:
+        log(f"    ... and {len(dataset.skipped) - 20} more (all listed in report.json)")
+    return dataset, key
+
+
+# ---------------------------------------------------------------------------------------------
+# Keras sources: each trained once per content key, built only if a variant needs it.
+
+class _Sources:
+    def __init__(self, config: PipelineConfig, dataset: Dataset, cache: StageCache, timer,
+                 data_key: str, verbose: int):
+        self.config, self.dataset, self.cache, self.timer = config, dataset, cache, timer
+        self.verbose = verbose
+        self.keys = {"baseline": stage_key(data_key, config.model, config.train)}
+        self.keys["pruned"] = stage_key(self.keys["baseline"], config.prune,
+                                        config.train.batch_size, config.train.seed)
+        self.models: dict[str, object] = {}
+        self.reused: dict[str, bool] = {}
+        self.scores: dict[str, np.ndarray] = {}
+
+    def get(self, name: str):
+        if name not in self.models:
+            with self.timer(f"keras:{name}"):
+                model, reused = self.cache.get_or_make(
+                    f"keras-{name}", self.keys[name],
+                    lambda d: self._make(name).save(str(d / "model.h5")),
+                    _load_keras,
+                )
+                if reused:
+                    _log(f"    reused cached {name} model")
+            self.models[name], self.reused[name] = model, reused
+        return self.models[name]
+
+    def _make(self, name: str):
+        from pipeline.prune import prune_model
+        from pipeline.train import train_baseline
+
+        c = self.config
+        if name == "baseline":
+            return train_baseline(self.dataset, c.model, c.train, verbose=self.verbose)
+        if name == "pruned":
+            return prune_model(self.get("baseline"), self.dataset, c.model, c.prune,
+                               batch_size=c.train.batch_size, seed=c.train.seed,
+                               verbose=self.verbose)
+        raise KeyError(name)
+
+    def test_scores(self, name: str) -> np.ndarray:
+        from pipeline.train import keras_predict
+
+        if name not in self.scores:
+            spec = get_spec(self.config.model.architecture)
+            self.scores[name] = keras_predict(self.get(name), self.dataset.x_test, spec.mean, spec.std)
+        return self.scores[name]
+
+
+def _load_keras(d: Path):
+    from pipeline._tf import keras
+
+    return keras.models.load_model(str(d / "model.h5"), compile=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversion + metadata + validation of every variant.
+
+def _convert_all(config, dataset, spec, sources, timer, log) -> dict[str, dict]:
+    from pipeline.convert import VARIANTS, convert_variant, representative_images
+    from pipeline.train import normalize
+    from pipeline.validate import validate_variant
+
+    names = list(dict.fromkeys([*config.convert.variants, config.convert.deployable]))
+    calib = normalize(
+        representative_images(dataset.x_train, config.convert.representative_samples,
+                              config.data.seed), spec.mean, spec.std)
+    out = {}
+    for i, name in enumerate(names, 1):
+        variant = VARIANTS[name]
+        model = sources.get(variant.source)
+        with timer(f"convert:{name} ({i}/{len(names)})"):
+            raw = convert_variant(model, variant.recipe, calib if variant.recipe == "int8" else None)
+            tflite = _with_metadata(raw, config, dataset, spec, variant.io_dtype)
+        with timer(f"validate:{name}"):
+            result = validate_variant(
+                tflite, dataset.x_test, dataset.y_test, sources.test_scores(variant.source),
+                quantized=variant.recipe == "int8", threads=config.validate.threads,
+                latency_runs=config.validate.latency_runs,
+            )
+        result.update(source=variant.source, recipe=variant.recipe,
+                      description=variant.description)
+        log(f"    {name}: acc {result['accuracy']:.4f}, agreement "
+            f"{result['agreement_with_keras']:.4f}, {result['bytes']:,} B "
+            f"({result['gzip_bytes']:,} B gzipped)")
+        out[name] = {"bytes": tflite, "result": result}
+    return out
+
+
+def model_metadata(config: PipelineConfig, class_names, spec: ArchitectureSpec, size: int,
+                   io_dtype: str):
+    """The metadata every variant carries: names, labels, normalization, input value range."""
+    from pipeline.metadata import ModelMetadata
+
+    if io_dtype == "uint8":
+        lo, hi = 0.0, 255.0
+    else:
+        lo = float(min((0.0 - m) / s for m, s in zip(spec.mean, spec.std)))
+        hi = float(max((255.0 - m) / s for m, s in zip(spec.mean, spec.std)))
+    names = ", ".join(class_names[:8]) + (", ..." if len(class_names) > 8 else "")
+    description = config.metadata.description or (
+        f"Classifies {size}x{size} RGB images into {len(class_names)} classes ({names})."
+    )
+    return ModelMetadata(
+        name=config.name, description=description, version=config.metadata.version,
+        author=config.metadata.author, license=config.metadata.license,
+        labels=tuple(class_names), mean=tuple(spec.mean), std=tuple(spec.std),
+        input_min=lo, input_max=hi,
+    )
+
+
+def _with_metadata(raw: bytes, config, dataset, spec, io_dtype) -> bytes:
+    from pipeline.metadata import write_metadata
+
+    meta = model_metadata(config, dataset.class_names, spec, dataset.image_size, io_dtype)
+    return write_metadata(raw, meta)
+
+
+# ---------------------------------------------------------------------------------------------
+# Report, gates, output.
+
+def _report(config, dataset, spec, sources, variants, timer, final_key) -> dict:
+    from pipeline.prune import keras_sparsity
+
+    keras_part = {}
+    for name in sources.models:
+        scores = sources.test_scores(name)
+        keras_part[name] = {
+            "test_accuracy": float(np.mean(scores.argmax(1) == dataset.y_test)),
+            "sparsity": keras_sparsity(sources.models[name]),
+            "reused_from_cache": sources.reused[name],
+        }
+    return {
+        "report_version": REPORT_VERSION,
+        "cache_key": final_key,
+        "name": config.name,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "architecture": {"name": spec.name, "input_size": dataset.image_size,
+                         "mean": list(spec.mean), "std": list(spec.std)},
+        "deployable": config.convert.deployable,
+        "dataset": dataset.summary(),
+        "keras": keras_part,
+        "variants": {n: v["result"] for n, v in variants.items()},
+        "options": config.to_dict(),
+        "environment": _versions(),
+    }
+
+
+def _gate(config: PipelineConfig, report: dict) -> None:
+    """Refuse to ship a deployable model that fails any check; list every failure at once."""
+    dep = report["variants"][config.convert.deployable]
+    float_acc = report["keras"]["baseline"]["test_accuracy"]
+    checks = [
+        ("quantization spec", dep.get("quantization_ok", True),
+         "; ".join(c["name"] + ": " + c["detail"] for c in dep.get("quantization_checks", [])
+                   if not c["ok"])),
+        (f"accuracy within {config.validate.max_accuracy_drop:.3f} of float32 Keras",
+         dep["accuracy"] >= float_acc - config.validate.max_accuracy_drop - 1e-9,
+         f"{dep['accuracy']:.4f} vs {float_acc:.4f}"),
+        (f"top-1 agreement with Keras >= {config.validate.min_agreement}",
+         dep["agreement_with_keras"] >= config.validate.min_agreement,
+         f"{dep['agreement_with_keras']:.4f}"),
+    ]
+    report["gates"] = [{"name": n, "ok": bool(ok), "detail": d} for n, ok, d in checks]
+    failed = [g for g in report["gates"] if not g["ok"]]
+    if failed:
+        lines = "\n".join(f"  ✗ {g['name']}: {g['detail']}" for g in failed)
+        raise ValidationError(
+            f"the deployable model ({config.convert.deployable}) failed validation; nothing "
+            f"was written to {Path(config.out_dir) / config.name}:\n{lines}\n",
+            "train longer (--epochs), prune less (--final-sparsity), or relax the gates "
+            "(validate.max_accuracy_drop / validate.min_agreement in pipeline.toml)",
+        )
+
+
+def _write(model_dir: Path, config, dataset, variants, report) -> None:
+    deployable = config.convert.deployable
+    with staged_dir(model_dir) as stage:
+        (stage / "model.tflite").write_bytes(variants[deployable]["bytes"])
+        (stage / "labels.txt").write_text("\n".join(dataset.class_names) + "\n", encoding="utf-8")
+        (stage / "variants").mkdir()
+        for name, v in variants.items():
+            if name != deployable:
+                (stage / "variants" / f"{name}.tflite").write_bytes(v["bytes"])
+        (stage / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+
+
+def _reuse(model_dir: Path, final_key: str) -> dict | None:
+    try:
+        report = json.loads((model_dir / "report.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if report.get("cache_key") != final_key or not (model_dir / "model.tflite").is_file():
+        return None
+    return report
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "machine": platform.machine()}
+    for pkg in ("tensorflow", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert",
+                "mediapipe", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _progress(log):
+    last = {"pct": -1}
+
+    def report(done: int, total: int):
+        pct = int(100 * done / max(total, 1)) // 10 * 10
+        if pct != last["pct"]:
+            last["pct"] = pct
+            log(f"    reading images: {done}/{total} ({pct}%)")
+
+    return report
+
+
+def _save_dataset(ds: Dataset, d: Path) -> None:
+    np.savez(d / "arrays.npz", x_train=ds.x_train, y_train=ds.y_train, x_val=ds.x_val,
+             y_val=ds.y_val, x_test=ds.x_test, y_test=ds.y_test)
+    (d / "meta.json").write_text(json.dumps({
+        "class_names": ds.class_names, "source": ds.source, "fingerprint": ds.fingerprint,
+        "skipped": ds.skipped,
+    }))
+
+
+def _load_dataset(d: Path) -> Dataset:
+    arrays = np.load(d / "arrays.npz")
+    meta = json.loads((d / "meta.json").read_text())
+    return Dataset(
+        class_names=tuple(meta["class_names"]),
+        **{k: arrays[k] for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")},
+        source=meta["source"], fingerprint=meta["fingerprint"],
+        skipped=tuple(tuple(s) for s in meta["skipped"]),
+    )
+
+
+def summary_table(report: dict) -> str:
+    """The terminal summary: one row per variant, the deployable one marked with '*'."""
+    head = ("variant", "bytes", "gzip", "x smaller", "accuracy", "agree", "ms 1T", "ms 2T",
+            "sparsity", "quant")
+    base_gzip = report["variants"].get("float32", {}).get("gzip_bytes")
+    rows = []
+    for name, v in report["variants"].items():
+        lat = v["latency_ms"]
+        quant = "-" if "quantization_ok" not in v else ("ok" if v["quantization_ok"] else "FAIL")
+        ratio = f"{base_gzip / v['gzip_bytes']:.1f}" if base_gzip else "-"
+        rows.append((
+            ("*" if name == report["deployable"] else " ") + name, f"{v['bytes']:,}",
+            f"{v['gzip_bytes']:,}", ratio, f"{v['accuracy']:.4f}",
+            f"{v['agreement_with_keras']:.4f}",
+            f"{lat.get('1', {}).get('mean', float('nan')):.3f}",
+            f"{lat.get('2', {}).get('mean', float('nan')):.3f}",
+            f"{v['sparsity'].get('overall', 0.0):.3f}", quant,
+        ))
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    fmt = "  ".join("{:<%d}" % w if i == 0 else "{:>%d}" % w for i, w in enumerate(widths))
+    lines = [fmt.format(*head), fmt.format(*["-" * w for w in widths])]
+    lines += [fmt.format(*r) for r in rows]
+    keras = report.get("keras", {})
+    extra = ", ".join(f"{k} {v['test_accuracy']:.4f}" for k, v in keras.items())
+    lines.append(f"Keras test accuracy: {extra}   (* = deployable model.tflite)")
+    return "\n".join(lines)

@@ -1,0 +1,125 @@
+"""Invoke tasks: parse options, call the `pipeline` package, turn its errors into clean exits.
+
+Options resolve as: command line > config file (`pipeline.toml`, or --config) > defaults.
+Run `invoke --list` for the tasks and `invoke --help <task>` for their options.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+from invoke import Exit, task
+
+CONFIG_FILE = "pipeline.toml"
+
+_MODEL_HELP = {
+    "data": "image folder with one subfolder per class (default: the embedded digits set)",
+    "name": "model name; outputs go to <out>/<name>/ (default: digits)",
+    "out": "output root folder (default: models)",
+    "config": f"TOML config file (default: {CONFIG_FILE} if present)",
+    "architecture": "network: cnn (default) or mobilenet_v2",
+    "weights": "optional local Keras .h5 weights file to start from",
+    "image_size": "square model input side in pixels (default: the architecture's)",
+    "epochs": "training epochs of the float baseline",
+    "batch_size": "training batch size",
+    "learning_rate": "Adam learning rate for training",
+    "seed": "seed for the data split and for training",
+    "initial_sparsity": "pruning: sparsity at the start of the schedule, in [0, 1)",
+    "final_sparsity": "pruning: target fraction of zero weights, in [0, 1)",
+    "prune_epochs": "pruning: fine-tuning epochs",
+    "variants": "comma-separated variants to convert (see README)",
+    "latency_runs": "timed invocations per variant and thread count",
+    "quick": "tiny epochs and few latency runs (smoke test; not for shipping)",
+    "force": "rebuild every stage even if inputs and options are unchanged",
+}
+
+
+def _clean_errors(fn):
+    """Show a PipelineError as one line with its fix, and exit non-zero (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from pipeline.errors import PipelineError
+
+        try:
+            return fn(*args, **kwargs)
+        except PipelineError as exc:
+            raise Exit(f"error: {exc}", code=2) from None
+
+    return wrapper
+
+
+def _config(data=None, name=None, out=None, config=None, architecture=None, weights=None,
+            image_size=None, epochs=None, batch_size=None, learning_rate=None, seed=None,
+            initial_sparsity=None, final_sparsity=None, prune_epochs=None, variants=None,
+            latency_runs=None, quick=False):
+    from pipeline.config import PipelineConfig, load_config
+
+    overrides = {
+        "name": name, "out_dir": out,
+        "data.data_dir": data, "data.image_size": image_size,
+        "model.architecture": architecture, "model.weights": weights,
+        "train.epochs": epochs, "train.batch_size": batch_size,
+        "train.learning_rate": learning_rate, "train.seed": seed, "data.seed": seed,
+        "prune.initial_sparsity": initial_sparsity, "prune.final_sparsity": final_sparsity,
+        "prune.epochs": prune_epochs, "convert.variants": variants,
+        "validate.latency_runs": latency_runs,
+    }
+    if data and not name:
+        from pathlib import Path
+
+        overrides["name"] = Path(data).expanduser().resolve().name
+    base = PipelineConfig.quick() if quick else None
+    return load_config(config or CONFIG_FILE, overrides, base=base)
+
+
+@task(help=_MODEL_HELP)
+@_clean_errors
+def model(c, data=None, name=None, out=None, config=None, architecture=None, weights=None,
+          image_size=None, epochs=None, batch_size=None, learning_rate=None, seed=None,
+          initial_sparsity=None, final_sparsity=None, prune_epochs=None, variants=None,
+          latency_runs=None, quick=False, force=False):
+    """Train, prune, quantize, convert (with metadata) and validate: models/<name>/."""
+    from pipeline.flow import run_model, summary_table
+
+    cfg = _config(data, name, out, config, architecture, weights, image_size, epochs, batch_size,
+                  learning_rate, seed, initial_sparsity, final_sparsity, prune_epochs, variants,
+                  latency_runs, quick)
+    result = run_model(cfg, force=force)
+    print(summary_table(result.report))
+    print(f"\nDeployable model: {result.model_path}  (report: {result.model_dir / 'report.json'})")
+
+
+@task(help={k: _MODEL_HELP[k] for k in ("data", "name", "out", "config", "architecture",
+                                          "weights", "image_size", "epochs", "batch_size",
+                                          "learning_rate", "seed", "quick", "force")})
+@_clean_errors
+def train(c, data=None, name=None, out=None, config=None, architecture=None, weights=None,
+          image_size=None, epochs=None, batch_size=None, learning_rate=None, seed=None,
+          quick=False, force=False):
+    """Train (or reuse) the float Keras baseline only, and print its test accuracy."""
+    from pipeline.flow import train_only
+
+    cfg = _config(data, name, out, config, architecture, weights, image_size, epochs, batch_size,
+                  learning_rate, seed, quick=quick)
+    result = train_only(cfg, force=force)
+    print(f"Keras baseline test accuracy: {result['test_accuracy']:.4f} "
+          f"({'reused' if result['reused'] else 'trained'}; cache {result['path']})")
+
+
+@task(help={"name": _MODEL_HELP["name"], "out": _MODEL_HELP["out"],
+            "config": _MODEL_HELP["config"],
+            "latency_runs": _MODEL_HELP["latency_runs"]})
+@_clean_errors
+def evaluate(c, name=None, out=None, config=None, latency_runs=None):
+    """Re-validate models/<name>/ in the interpreter on its test split; print the table."""
+    from pipeline.flow import evaluate_existing, summary_table
+
+    cfg = _config(name=name, out=out, config=config, latency_runs=latency_runs)
+    report = evaluate_existing(cfg)
+    print(summary_table(report))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("run tasks with: invoke --list")
