@@ -6,6 +6,7 @@ A variant is a Keras *source* (the float baseline, the pruned model, ...) and a 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,7 +77,9 @@ def convert_variant(model, recipe: str, representative: np.ndarray | None = None
         converter.inference_output_type = tf.uint8
     else:
         raise ValueError(f"unknown recipe {recipe!r}; use one of {RECIPES}")
-    return bytes(converter.convert())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Statistics for quantized inputs were expected..."
+        return bytes(converter.convert())
 
 
 def _representative(images: np.ndarray):

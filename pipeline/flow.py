@@ -11,6 +11,7 @@ import json
 import platform
 import sys
 import time
+import warnings
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -104,7 +105,7 @@ def train_only(config: PipelineConfig, force: bool = False, verbose: int = 2) ->
     return {
         "test_accuracy": float(np.mean(scores.argmax(1) == dataset.y_test)),
         "reused": sources.reused["baseline"],
-        "path": str(cache.entry("keras-baseline", sources.keys["baseline"])),
+        "path": str(cache.entry("keras-baseline", sources.key("baseline"))),
     }
 
 
@@ -160,43 +161,87 @@ def _dataset(config: PipelineConfig, cache: StageCache, log) -> tuple[Dataset, s
 # ---------------------------------------------------------------------------------------------
 # Keras sources: each trained once per content key, built only if a variant needs it.
 
+@dataclass(frozen=True)
+class Source:
+    """A Keras model that variants are converted from.
+
+    Attributes:
+      name: registry key, named by `Variant.source`.
+      parent: the source it starts from (None for the float baseline).
+      options: config -> the options that shape this source (part of its cache key).
+      build: (parent model or None, dataset, config, verbose) -> trained tf_keras model.
+      load: folder -> model saved as `model.h5` there (override for custom layers, e.g. QAT).
+    """
+
+    name: str
+    parent: str | None
+    options: Callable[[PipelineConfig], tuple]
+    build: Callable
+    load: Callable[[Path], object] | None = None
+
+
+def _build_baseline(parent, dataset, c: PipelineConfig, verbose):
+    from pipeline.train import train_baseline
+
+    return train_baseline(dataset, c.model, c.train, verbose=verbose)
+
+
+def _build_pruned(parent, dataset, c: PipelineConfig, verbose):
+    from pipeline.prune import prune_model
+
+    return prune_model(parent, dataset, c.model, c.prune, batch_size=c.train.batch_size,
+                       seed=c.train.seed, verbose=verbose)
+
+
+SOURCES: dict[str, Source] = {
+    "baseline": Source("baseline", None, lambda c: (c.model, c.train), _build_baseline),
+    "pruned": Source("pruned", "baseline",
+                     lambda c: (c.prune, c.train.batch_size, c.train.seed), _build_pruned),
+}
+
+
+def register_source(source: Source) -> None:
+    """Add a Keras source (optimization presets use this, with `convert.register_variant`)."""
+    SOURCES[source.name] = source
+
+
 class _Sources:
+    """The Keras sources of one run: each built once per content key, and only if needed."""
+
     def __init__(self, config: PipelineConfig, dataset: Dataset, cache: StageCache, timer,
                  data_key: str, verbose: int):
         self.config, self.dataset, self.cache, self.timer = config, dataset, cache, timer
+        self.data_key = data_key
         self.verbose = verbose
-        self.keys = {"baseline": stage_key(data_key, config.model, config.train)}
-        self.keys["pruned"] = stage_key(self.keys["baseline"], config.prune,
-                                        config.train.batch_size, config.train.seed)
         self.models: dict[str, object] = {}
         self.reused: dict[str, bool] = {}
         self.scores: dict[str, np.ndarray] = {}
 
+    def key(self, name: str) -> str:
+        src = SOURCES[name]
+        upstream = self.key(src.parent) if src.parent else self.data_key
+        return stage_key(upstream, name, *src.options(self.config))
+
     def get(self, name: str):
         if name not in self.models:
+            src = SOURCES[name]
+
+            def make(d: Path):
+                parent = self.get(src.parent) if src.parent else None
+                model = src.build(parent, self.dataset, self.config, self.verbose)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # "HDF5 ... legacy": h5 is what tf_keras loads
+                    model.save(str(d / "model.h5"))
+
             with self.timer(f"keras:{name}"):
                 model, reused = self.cache.get_or_make(
-                    f"keras-{name}", self.keys[name],
-                    lambda d: self._make(name).save(str(d / "model.h5")),
-                    _load_keras,
+                    f"keras-{name}", self.key(name), make,
+                    src.load or _load_keras,
                 )
                 if reused:
                     _log(f"    reused cached {name} model")
             self.models[name], self.reused[name] = model, reused
         return self.models[name]
-
-    def _make(self, name: str):
-        from pipeline.prune import prune_model
-        from pipeline.train import train_baseline
-
-        c = self.config
-        if name == "baseline":
-            return train_baseline(self.dataset, c.model, c.train, verbose=self.verbose)
-        if name == "pruned":
-            return prune_model(self.get("baseline"), self.dataset, c.model, c.prune,
-                               batch_size=c.train.batch_size, seed=c.train.seed,
-                               verbose=self.verbose)
-        raise KeyError(name)
 
     def test_scores(self, name: str) -> np.ndarray:
         from pipeline.train import keras_predict
