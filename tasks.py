@@ -121,5 +121,18 @@ def evaluate(c, name=None, out=None, config=None, latency_runs=None):
     print(summary_table(report))
 
 
+@task(help={"path": "the .tflite file to check (ours, or any file a user brings)",
+            "json": "print the report as JSON instead of one ✓/✗ line per requirement"})
+@_clean_errors
+def check_mlkit(c, path, json=False):
+    """Check a .tflite file against ML Kit's custom-model requirements; exit 1 if any fails."""
+    from pipeline.mlkit import check_mlkit as check, format_report, to_json
+
+    report = check(path)
+    print(to_json(report) if json else format_report(report))
+    if not report.passed:
+        raise Exit(code=1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("run tasks with: invoke --list")

@@ -89,6 +89,10 @@ def run_model(config: PipelineConfig, force: bool = False, log: Callable[[str], 
     sources = _Sources(config, dataset, cache, timer, data_key, verbose)
     variants = _convert_all(config, dataset, spec, sources, timer, log)
     report = _report(config, dataset, spec, sources, variants, timer, final_key)
+    with timer("check-mlkit"):
+        from pipeline.mlkit import check_mlkit
+
+        report["mlkit"] = check_mlkit(variants[config.convert.deployable]["bytes"]).as_dict()
     _gate(config, report)
     report["timings_s"] = timer.times
     _write(model_dir, config, dataset, variants, report)
@@ -193,10 +197,27 @@ def _build_pruned(parent, dataset, c: PipelineConfig, verbose):
                        seed=c.train.seed, verbose=verbose)
 
 
+def _optimize(fn: str) -> Callable:
+    """`pipeline.optimize.<fn>`, imported when first called (QAT, PQAT and 2:4 sources)."""
+
+    def call(*args):
+        from pipeline import optimize
+
+        return getattr(optimize, fn)(*args)
+
+    return call
+
+
 SOURCES: dict[str, Source] = {
     "baseline": Source("baseline", None, lambda c: (c.model, c.train), _build_baseline),
     "pruned": Source("pruned", "baseline",
                      lambda c: (c.prune, c.train.batch_size, c.train.seed), _build_pruned),
+    "qat": Source("qat", "baseline", _optimize("qat_options"), _optimize("qat_model"),
+                  _optimize("load_quantized")),
+    "pqat": Source("pqat", "pruned", _optimize("qat_options"), _optimize("pqat_model"),
+                   _optimize("load_quantized")),
+    "sparse24": Source("sparse24", "baseline", _optimize("sparse24_options"),
+                       _optimize("sparse24_model")),
 }
 
 
@@ -285,11 +306,23 @@ def _convert_all(config, dataset, spec, sources, timer, log) -> dict[str, dict]:
             )
         result.update(source=variant.source, recipe=variant.recipe,
                       description=variant.description)
+        if config.validate.mediapipe and name in (config.convert.deployable, "float32"):
+            with timer(f"mediapipe:{name}"):
+                result["mediapipe"] = _mediapipe(tflite, dataset)
         log(f"    {name}: acc {result['accuracy']:.4f}, agreement "
             f"{result['agreement_with_keras']:.4f}, {result['bytes']:,} B "
             f"({result['gzip_bytes']:,} B gzipped)")
         out[name] = {"bytes": tflite, "result": result}
     return out
+
+
+def _mediapipe(tflite: bytes, dataset: Dataset) -> dict:
+    """MediaPipe's ImageClassifier (the C++ that runs on Android) vs our interpreter run."""
+    from pipeline.crossruntime import mediapipe_agreement
+    from pipeline.validate import run_interpreter
+
+    ours = run_interpreter(tflite, dataset.x_test).scores
+    return mediapipe_agreement(tflite, dataset.x_test, ours, dataset.class_names)
 
 
 def model_metadata(config: PipelineConfig, class_names, spec: ArchitectureSpec, size: int,
@@ -366,6 +399,15 @@ def _gate(config: PipelineConfig, report: dict) -> None:
          dep["agreement_with_keras"] >= config.validate.min_agreement,
          f"{dep['agreement_with_keras']:.4f}"),
     ]
+    mlkit = report.get("mlkit")
+    if mlkit is not None:
+        checks.append(("ML Kit custom-model requirements", mlkit["passed"],
+                       "; ".join(r["line"] for r in mlkit["requirements"] if not r["ok"])))
+    mp = dep.get("mediapipe")
+    if mp is not None:
+        checks.append(("MediaPipe ImageClassifier agrees with the interpreter", mp["passed"],
+                       f"top-1 agreement {mp['top1_agreement']:.4f}, max score difference "
+                       f"{mp['max_abs_score_diff']:.3g} (tolerance {mp['tolerance']:.3g})"))
     report["gates"] = [{"name": n, "ok": bool(ok), "detail": d} for n, ok, d in checks]
     failed = [g for g in report["gates"] if not g["ok"]]
     if failed:
@@ -470,4 +512,12 @@ def summary_table(report: dict) -> str:
     keras = report.get("keras", {})
     extra = ", ".join(f"{k} {v['test_accuracy']:.4f}" for k, v in keras.items())
     lines.append(f"Keras test accuracy: {extra}   (* = deployable model.tflite)")
+    mp = [f"{n} {v['mediapipe']['top1_agreement']:.4f} (max score diff "
+          f"{v['mediapipe']['max_abs_score_diff']:.2g})"
+          for n, v in report["variants"].items() if "mediapipe" in v]
+    if mp:
+        lines.append("MediaPipe ImageClassifier top-1 agreement: " + ", ".join(mp))
+    if "mlkit" in report:
+        lines.append("ML Kit custom-model requirements: "
+                     + ("all pass" if report["mlkit"]["passed"] else "FAIL"))
     return "\n".join(lines)

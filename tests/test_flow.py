@@ -174,3 +174,16 @@ def test_pruning_does_not_modify_baseline():
     assert all(np.array_equal(a, b) for a, b in zip(before, base.get_weights()))
     kernel = pruned.get_layer("fc1").kernel.numpy()
     assert np.mean(kernel == 0) == pytest.approx(0.7, abs=0.01)
+
+
+def test_mlkit_and_mediapipe_in_report(digits_run):
+    _, result = digits_run
+    r = result.report
+    assert r["mlkit"]["passed"], r["mlkit"]
+    for name in ("pruned_int8", "float32"):
+        mp = r["variants"][name]["mediapipe"]
+        assert mp["top1_agreement"] == 1.0 and mp["within_tolerance"] and mp["labels_match"]
+    assert r["variants"]["pruned_int8"]["mediapipe"]["max_abs_score_diff"] <= 1 / 256
+    assert all(g["ok"] for g in r["gates"])
+    assert {g["name"] for g in r["gates"]} >= {"ML Kit custom-model requirements",
+                                                "MediaPipe ImageClassifier agrees with the interpreter"}
