@@ -121,7 +121,7 @@ class PruneOptions:
 
     initial_sparsity: float = 0.5
     final_sparsity: float = 0.85
-    epochs: int = 6
+    epochs: int = 10
     learning_rate: float = 5e-4
     frequency: int = 0
     m_by_n: tuple[int, int] | None = None
@@ -165,11 +165,15 @@ class ConvertOptions:
       variants: which variants to convert; the deployable one is always included.
       deployable: the variant shipped as `model.tflite` (full int8, uint8 input and output).
       representative_samples: training images used to calibrate int8 ranges.
+      qat_epochs: quantization-aware fine-tuning epochs (the qat_int8 and pqat_int8 variants).
+      qat_learning_rate: Adam learning rate of quantization-aware fine-tuning.
     """
 
     variants: tuple[str, ...] = VARIANTS
     deployable: str = "pruned_int8"
     representative_samples: int = 200
+    qat_epochs: int = 3
+    qat_learning_rate: float = 5e-4
 
     def __post_init__(self):
         from pipeline.convert import known_variants
@@ -181,6 +185,8 @@ class ConvertOptions:
                     f"convert variant {v!r} is unknown", f"use one of: {', '.join(known)}"
                 )
         _check_range("convert", "representative_samples", self.representative_samples, 1, 100_000)
+        _check_range("convert", "qat_epochs", self.qat_epochs, 0, 10_000, lo_open=True)
+        _check_range("convert", "qat_learning_rate", self.qat_learning_rate, 0.0, 1.0, lo_open=True)
 
 
 @dataclass(frozen=True)

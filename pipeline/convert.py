@@ -37,6 +37,10 @@ VARIANTS: dict[str, Variant] = {
         Variant("int8", "baseline", "int8", "full int8, uint8 I/O, unpruned"),
         Variant("pruned_float32", "pruned", "float32", "pruned, float32"),
         Variant("pruned_int8", "pruned", "int8", "pruned + full int8, uint8 I/O (deployable)"),
+        Variant("qat_int8", "qat", "int8", "quantization-aware training, full int8, uint8 I/O"),
+        Variant("pqat_int8", "pqat", "int8",
+                "pruning-preserving QAT of the pruned model, full int8, uint8 I/O"),
+        Variant("sparse24_int8", "sparse24", "int8", "2:4 structured sparsity, full int8, uint8 I/O"),
     )
 }
 
