@@ -134,5 +134,66 @@ def check_mlkit(c, path, json=False):
         raise Exit(code=1)
 
 
+_APK_HELP = {
+    "name": _MODEL_HELP["name"], "out": _MODEL_HELP["out"], "config": _MODEL_HELP["config"],
+    "quick": _MODEL_HELP["quick"],
+    "dist": "folder for the APK (default: dist)",
+    "abis": "comma-separated ABIs: arm64-v8a, armeabi-v7a, x86, x86_64 (default: arm64-v8a,x86_64)",
+    "samples": "folder of sample images for the app's strip (default: models/<name>/samples/ or eval/images/)",
+    "release": "sign with APK_KEYSTORE, APK_KEYSTORE_PASSWORD, APK_KEY_ALIAS (+APK_KEY_PASSWORD); default: debug key",
+    "skip_model": "package models/<name>/ as it is; do not run the model stages first",
+}
+
+
+@task(help=_APK_HELP)
+@_clean_errors
+def build_apk(c, name=None, out=None, config=None, dist="dist", abis=None, samples=None,
+              release=False, skip_model=False, quick=False):
+    """Build models/<name>/ if needed, then the signed, verified app: dist/<name>-debug.apk."""
+    from pathlib import Path
+
+    from pipeline.android import ApkOptions, SigningOptions
+    from pipeline.android import build_apk as build
+    from pipeline.android.apk import DEFAULT_ABIS
+
+    cfg = _config(name=name, out=out, config=config, quick=quick)
+    if not skip_model:
+        from pipeline.flow import run_model, summary_table
+
+        result = run_model(cfg)  # reuses models/<name>/ when inputs and options are unchanged
+        print(summary_table(result.report))
+    apk = build(ApkOptions(
+        model_dir=cfg.model_dir, out_dir=Path(dist),
+        abis=tuple(a.strip() for a in abis.split(",") if a.strip()) if abis else DEFAULT_ABIS,
+        samples_dir=Path(samples) if samples else None,
+        signing=SigningOptions.release_from_env() if release else SigningOptions.debug(),
+    ))
+    print("\n".join(apk.summary()))
+
+
+@task(help={k: _APK_HELP[k] for k in ("name", "out", "config", "samples")})
+@_clean_errors
+def android_assets(c, name=None, out=None, config=None, samples=None):
+    """Copy the model and samples into android_app/app/src/main/assets/ for a Gradle build."""
+    from pathlib import Path
+
+    from pipeline.android.bundle import bundle_assets
+
+    cfg = _config(name=name, out=out, config=config)
+    r = bundle_assets(cfg.model_dir, Path("android_app/app/src/main/assets"),
+                      Path(samples) if samples else None)
+    print(f"{r.assets_dir}: model {r.model_bytes:,} B, {len(r.samples)} samples, "
+          f"{r.eval_files} eval files")
+
+
+@task(help={"check": "only report what is missing; install nothing"})
+@_clean_errors
+def setup_android(c, check=False):
+    """Install (as root) the Debian packages and fetch the Java artifacts the APK build uses."""
+    from pipeline.android.toolchain import ToolchainOptions, resolve_toolchain
+
+    print("\n".join(resolve_toolchain(ToolchainOptions(install=not check)).describe()))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("run tasks with: invoke --list")

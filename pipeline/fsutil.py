@@ -29,6 +29,12 @@ def ensure_writable_dir(path: Path) -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write `data` to `path` through a temporary file in the same folder and a rename."""
     path = Path(path)
@@ -39,6 +45,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -64,6 +71,7 @@ def staged_dir(final: Path) -> Iterator[Path]:
     final = Path(final)
     ensure_writable_dir(final.parent)
     stage = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.staging-"))
+    os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes 0700; give the usual folder mode
     try:
         yield stage
         old = None

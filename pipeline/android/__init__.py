@@ -1,0 +1,9 @@
+"""The Android side: bundle the model into the sample app and build its APK without Gradle.
+
+`build_apk(ApkOptions(...)) -> ApkResult` is the entry point (see `pipeline.android.apk`);
+`resolve_toolchain` finds or installs the tools it uses (`pipeline.android.toolchain`).
+"""
+
+from pipeline.android.apk import ApkOptions, ApkResult, SigningOptions, build_apk
+
+__all__ = ["ApkOptions", "ApkResult", "SigningOptions", "build_apk"]
