@@ -26,7 +26,7 @@ from pipeline.data import Dataset, dataset_key, load_dataset
 from pipeline.errors import ModelMissingError, ValidationError
 from pipeline.fsutil import ensure_writable_dir, staged_dir
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -421,6 +421,8 @@ def _gate(config: PipelineConfig, report: dict) -> None:
 
 
 def _write(model_dir: Path, config, dataset, variants, report) -> None:
+    from pipeline.android.bundle import write_samples
+
     deployable = config.convert.deployable
     with staged_dir(model_dir) as stage:
         (stage / "model.tflite").write_bytes(variants[deployable]["bytes"])
@@ -429,6 +431,7 @@ def _write(model_dir: Path, config, dataset, variants, report) -> None:
         for name, v in variants.items():
             if name != deployable:
                 (stage / "variants" / f"{name}.tflite").write_bytes(v["bytes"])
+        write_samples(dataset.x_test, dataset.y_test, dataset.class_names, stage / "samples")
         (stage / "report.json").write_text(json.dumps(report, indent=2) + "\n")
 
 
