@@ -143,6 +143,11 @@ def read_associated_file(model: bytes, name: str) -> bytes:
 
 
 @functools.cache
+def metadata_schema() -> ModuleType:
+    """MediaPipe's generated TFLite metadata schema module (loaded without importing mediapipe)."""
+    return _mfb()
+
+
 def _mfb() -> ModuleType:
     """MediaPipe's generated metadata schema, loaded from its file without importing mediapipe."""
     name = "pipeline._metadata_schema_py_generated"

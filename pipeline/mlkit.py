@@ -476,7 +476,7 @@ def _metadata_schema():
     importing the `mediapipe` package, and TensorFlow with it)."""
     from pipeline import metadata
 
-    return metadata._mfb()  # noqa: SLF001 - the one loader of that schema (no public accessor yet)
+    return metadata.metadata_schema()
 
 
 def _label_lines(text: str) -> list[str]:
