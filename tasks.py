@@ -195,5 +195,31 @@ def setup_android(c, check=False):
     print("\n".join(resolve_toolchain(ToolchainOptions(install=not check)).describe()))
 
 
+@task(help={
+    "name": "model name: installs dist/<name>-debug.apk, compares with models/<name>/ (default: digits)",
+    "serial": "adb serial of the device or emulator to use (see `adb devices`); needed when several are connected",
+    "max_changed": "evaluation images allowed to change their top-1 from Python's before failing (default 0)",
+    "apk": "the APK to install (default: dist/<name>-debug.apk)",
+    "out": "output root folder (default: models)",
+    "threads": "interpreter threads on the device (default 1, like Python's latency)",
+})
+@_clean_errors
+def emulator_test(c, name="digits", serial=None, max_changed=0, apk=None, out="models", threads=1):
+    """Run the app's classifier on a device/emulator over the bundled evaluation set; compare with Python."""
+    from pathlib import Path
+
+    from pipeline.android.device import (DEVICE_REPORT, DeviceOptions, format_device_report,
+                                         run_emulator_test)
+
+    report = run_emulator_test(DeviceOptions(
+        model_dir=Path(out) / name, apk=Path(apk) if apk else None, serial=serial,
+        max_changed=int(max_changed), threads=int(threads)))
+    print(format_device_report(report))
+    if not report["passed"]:
+        raise Exit(f"error: {report['changed_count']} evaluation image(s) changed top-1 on the "
+                   f"device (allowed: {max_changed}) - see {Path(out) / name / DEVICE_REPORT}",
+                   code=1)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("run tasks with: invoke --list")

@@ -26,7 +26,8 @@ from pipeline.data import Dataset, dataset_key, load_dataset
 from pipeline.errors import ModelMissingError, ValidationError
 from pipeline.fsutil import ensure_writable_dir, staged_dir
 
-REPORT_VERSION = 2
+REPORT_VERSION = 3
+APP_DIR = Path(__file__).resolve().parent.parent / "android_app"  # the app's Java (fidelity: JVM row)
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,13 @@ def run_model(config: PipelineConfig, force: bool = False, log: Callable[[str], 
 
         report["mlkit"] = check_mlkit(variants[config.convert.deployable]["bytes"]).as_dict()
     _gate(config, report)
-    report["timings_s"] = timer.times
-    _write(model_dir, config, dataset, variants, report)
+    from pipeline.convert import VARIANTS
+
+    keras_scores = sources.test_scores(VARIANTS[config.convert.deployable].source)
+    _write(model_dir, config, dataset, variants, report, keras_scores, timer)
+    from pipeline.report import write_report
+
+    log(f"==> report: {write_report(model_dir)}")
     return ModelResult(model_dir, report, False)
 
 
@@ -143,6 +149,21 @@ def evaluate_existing(config: PipelineConfig) -> dict:
             threads=cfg.validate.threads, latency_runs=cfg.validate.latency_runs,
         )
     return {**saved, "variants": variants}
+
+
+def load_split(config: PipelineConfig, log: Callable[[str], None] | None = None) -> Dataset:
+    """The dataset `config` describes, from the stage cache next to its models (or built)."""
+    cache = StageCache(Path(config.out_dir) / ".cache")
+    return _dataset(config, cache, log or (lambda msg: None))[0]
+
+
+def cached_keras_scores(config: PipelineConfig, dataset: Dataset, source: str) -> np.ndarray | None:
+    """Test-split scores of a Keras source if it is in the stage cache; None (never trains)."""
+    cache = StageCache(Path(config.out_dir) / ".cache")
+    sources = _Sources(config, dataset, cache, _Timer(), dataset.fingerprint, verbose=0)
+    if not (cache.entry(f"keras-{source}", sources.key(source)) / ".complete").is_file():
+        return None
+    return sources.test_scores(source)
 
 
 def _dataset(config: PipelineConfig, cache: StageCache, log) -> tuple[Dataset, str]:
@@ -420,8 +441,11 @@ def _gate(config: PipelineConfig, report: dict) -> None:
         )
 
 
-def _write(model_dir: Path, config, dataset, variants, report) -> None:
+def _write(model_dir: Path, config, dataset, variants, report, keras_scores, timer) -> None:
+    """Fill a staging folder, add the evaluation set and fidelity table, then rename it in."""
     from pipeline.android.bundle import write_samples
+    from pipeline.fidelity import fidelity_table, format_fidelity
+    from pipeline.goldens import write_eval_set
 
     deployable = config.convert.deployable
     with staged_dir(model_dir) as stage:
@@ -432,6 +456,20 @@ def _write(model_dir: Path, config, dataset, variants, report) -> None:
             if name != deployable:
                 (stage / "variants" / f"{name}.tflite").write_bytes(v["bytes"])
         write_samples(dataset.x_test, dataset.y_test, dataset.class_names, stage / "samples")
+        (stage / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        with timer("fidelity"):
+            write_eval_set(stage, dataset=dataset)
+            table = fidelity_table(stage, dataset=dataset, keras_scores=keras_scores,
+                                   mediapipe=config.validate.mediapipe, app_dir=APP_DIR)
+        report["fidelity"] = table
+        report["timings_s"] = timer.times
+        if not table["host_agreement"]:
+            raise ValidationError(
+                "the runtimes on this machine disagree on the evaluation set; nothing was "
+                f"written to {model_dir}:\n{format_fidelity(table)}\n",
+                "this is a bug in the Python/Java pre- or post-processing: please report it "
+                "with the table above",
+            )
         (stage / "report.json").write_text(json.dumps(report, indent=2) + "\n")
 
 
@@ -520,6 +558,12 @@ def summary_table(report: dict) -> str:
           for n, v in report["variants"].items() if "mediapipe" in v]
     if mp:
         lines.append("MediaPipe ImageClassifier top-1 agreement: " + ", ".join(mp))
+    fid = report.get("fidelity")
+    if fid:
+        rows = ", ".join(f"{k} {r['top1_agreement']:.4f}" for k, r in fid["rows"].items()
+                         if r.get("status") == "ok")
+        lines.append(f"Fidelity on the {fid['images']}-image evaluation set (top-1 agreement with "
+                     f"the interpreter): {rows}")
     if "mlkit" in report:
         lines.append("ML Kit custom-model requirements: "
                      + ("all pass" if report["mlkit"]["passed"] else "FAIL"))

@@ -4,6 +4,7 @@ and one clear error (and nothing in dist/) for each bad input."""
 from __future__ import annotations
 
 import re
+import json
 import struct
 import subprocess
 import sys
@@ -249,7 +250,27 @@ def test_apk_from_the_pipeline_default_dataset(digits_run, keystore, tmp_path):
         offset = _local_data_offset(data, info)
         assert info.compress_type == zipfile.ZIP_STORED and offset % 4 == 0
         assert data[offset:offset + info.file_size] == result.model_path.read_bytes()
+        names = set(z.namelist())
+        eval_doc = json.loads(z.read("assets/eval/eval.json"))
     assert any("10 labels" in line for line in built.checks)
+    # the evaluation set and the instrumentation that runs it on a device (issue 5)
+    assert len(eval_doc["images"]) == 100
+    assert all(f"assets/eval/{e['file']}" in names for e in eval_doc["images"])
+    apk = _androguard(built.apk)
+    xml = apk.get_android_manifest_xml()
+    ns = "{http://schemas.android.com/apk/res/android}"
+    inst = xml.findall("instrumentation")
+    assert [i.get(ns + "name") for i in inst] == [
+        "com.example.imageclassifier.eval.EvalInstrumentation"]
+    assert inst[0].get(ns + "targetPackage") == apk.get_package()
+    assert "Lcom/example/imageclassifier/eval/EvalInstrumentation;" in {
+        c.get_name() for d in apk.get_all_dex() for c in _dex_classes(d)}
+
+
+def _dex_classes(dex_bytes):
+    from androguard.core.dex import DEX
+
+    return DEX(dex_bytes).get_classes()
 
 
 # ----------------------------------------------------------------------------- bad input
