@@ -193,6 +193,9 @@ def setup_android(c, check=False):
     from pipeline.android.toolchain import ToolchainOptions, resolve_toolchain
 
     print("\n".join(resolve_toolchain(ToolchainOptions(install=not check)).describe()))
+    from pipeline.goldens import junit_classpath
+
+    print("  host-JVM tests: " + ", ".join(p.name for p in junit_classpath()))
 
 
 @task(help={
