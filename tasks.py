@@ -54,7 +54,7 @@ def _config(data=None, name=None, out=None, config=None, architecture=None, weig
             image_size=None, epochs=None, batch_size=None, learning_rate=None, seed=None,
             initial_sparsity=None, final_sparsity=None, prune_epochs=None, variants=None,
             latency_runs=None, quick=False):
-    from pipeline.config import PipelineConfig, load_config
+    from pipeline.config import load_config
 
     overrides = {
         "name": name, "out_dir": out,
@@ -70,25 +70,47 @@ def _config(data=None, name=None, out=None, config=None, architecture=None, weig
         from pathlib import Path
 
         overrides["name"] = Path(data).expanduser().resolve().name
-    base = PipelineConfig.quick() if quick else None
-    return load_config(config or CONFIG_FILE, overrides, base=base)
+    cfg = load_config(config or CONFIG_FILE, overrides)
+    return cfg.quickened() if quick else cfg
 
 
-@task(help=_MODEL_HELP)
+_OPT_HELP = {
+    "presets": "comma-separated optimization presets to add as variants: qat, pqat, sparse24, or all",
+    "deployable": "the variant shipped as model.tflite (e.g. pqat_int8); default: pruned_int8",
+    "sweep": "comma-separated pruning targets to try, e.g. 0.5,0.7,0.8,0.9: ships the smallest "
+             "gzipped model within --max-accuracy-drop",
+    "max_accuracy_drop": "largest accuracy loss of the deployable model vs float32 (0.005 = half a "
+                         "point): the gate, and the sweep's budget",
+}
+
+
+@task(help={**_MODEL_HELP, **_OPT_HELP})
 @_clean_errors
 def model(c, data=None, name=None, out=None, config=None, architecture=None, weights=None,
           image_size=None, epochs=None, batch_size=None, learning_rate=None, seed=None,
           initial_sparsity=None, final_sparsity=None, prune_epochs=None, variants=None,
-          latency_runs=None, quick=False, force=False):
+          latency_runs=None, quick=False, force=False, presets=None, deployable=None, sweep=None,
+          max_accuracy_drop=None):
     """Train, prune, quantize, convert (with metadata) and validate: models/<name>/."""
+    from pipeline.config import load_config
     from pipeline.flow import run_model, summary_table
+    from pipeline.optimize import PRESETS, sweep_sparsity, with_presets
 
     cfg = _config(data, name, out, config, architecture, weights, image_size, epochs, batch_size,
                   learning_rate, seed, initial_sparsity, final_sparsity, prune_epochs, variants,
                   latency_runs, quick)
-    result = run_model(cfg, force=force)
+    cfg = load_config(None, {"validate.max_accuracy_drop": max_accuracy_drop,
+                             "convert.deployable": deployable}, base=cfg)
+    if presets:
+        names = list(PRESETS) if presets == "all" else [p.strip() for p in presets.split(",")]
+        cfg = with_presets(cfg, names)
+    if sweep:
+        chosen = sweep_sparsity(cfg, sweep.split(","), force=force)
+        print(f"Sweep chose final_sparsity {chosen['chosen']:.2f} (see the report)")
+        cfg = load_config(None, {"prune.final_sparsity": chosen["chosen"]}, base=cfg)
+    result = run_model(cfg, force=force and not sweep)
     print(summary_table(result.report))
-    print(f"\nDeployable model: {result.model_path}  (report: {result.model_dir / 'report.json'})")
+    print(f"\nDeployable model: {result.model_path}  (report: {result.model_dir / 'report.html'})")
 
 
 @task(help={k: _MODEL_HELP[k] for k in ("data", "name", "out", "config", "architecture",
@@ -222,6 +244,32 @@ def emulator_test(c, name="digits", serial=None, max_changed=0, apk=None, out="m
         raise Exit(f"error: {report['changed_count']} evaluation image(s) changed top-1 on the "
                    f"device (allowed: {max_changed}) - see {Path(out) / name / DEVICE_REPORT}",
                    code=1)
+
+
+@task(help={"name": _MODEL_HELP["name"], "out": _MODEL_HELP["out"],
+            "config": _MODEL_HELP["config"]})
+@_clean_errors
+def report(c, name=None, out=None, config=None):
+    """Render models/<name>/report.html (self-contained, opens offline) from its report.json."""
+    from pipeline.report import write_report
+
+    cfg = _config(name=name, out=out, config=config)
+    print(f"Report: {write_report(cfg.model_dir)}")
+
+
+@task(help={"out": "results JSON to write (default: benchmarks/results.json)",
+            "config": _MODEL_HELP["config"],
+            "reuse": "reuse cached pipeline stages (faster; stage times are then load times)",
+            "mobilenet_size": "input side of the MobileNetV2 latency model (default: 224)",
+            "latency_runs": "timed invocations per model and thread count (default: 30)"})
+@_clean_errors
+def benchmark(c, out="benchmarks/results.json", config=None, reuse=False, mobilenet_size=224,
+              latency_runs=30):
+    """Measure size, accuracy, float32 vs int8 latency and stage times against the targets."""
+    from pipeline.benchmark import run_benchmark
+
+    run_benchmark(out, _config(config=config), force=not reuse,
+                  mobilenet_size=int(mobilenet_size), latency_runs=int(latency_runs))
 
 
 if __name__ == "__main__":  # pragma: no cover

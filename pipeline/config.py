@@ -264,11 +264,17 @@ class PipelineConfig:
     @classmethod
     def quick(cls, **top) -> "PipelineConfig":
         """Tiny epochs, few latency runs, a looser accuracy gate: smoke runs, not for shipping."""
-        return cls(
-            train=TrainOptions(epochs=4),
-            prune=PruneOptions(epochs=3),
-            validate=ValidateOptions(latency_runs=5, max_accuracy_drop=0.05, min_agreement=0.95),
-            **top,
+        return cls(**top).quickened()
+
+    def quickened(self) -> "PipelineConfig":
+        """This config with the smoke-run settings of `quick()` over it (file and CLI included)."""
+        return replace(
+            self,
+            train=replace(self.train, epochs=4),
+            prune=replace(self.prune, epochs=3),
+            convert=replace(self.convert, qat_epochs=1),
+            validate=replace(self.validate, latency_runs=5, max_accuracy_drop=0.05,
+                             min_agreement=0.95),
         )
 
     def to_dict(self) -> dict[str, Any]:

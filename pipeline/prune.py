@@ -72,7 +72,7 @@ def keras_sparsity(model) -> dict:
     per_layer, zeros, total = {}, 0, 0
     for layer in _leaf_layers(model):
         for w in layer.weights:
-            if "kernel" not in w.name:
+            if not w.name.split("/")[-1].split(":")[0].endswith("kernel"):  # not kernel_min etc.
                 continue
             arr = w.numpy()
             z = int(np.sum(arr == 0))

@@ -100,6 +100,13 @@ def io_summary(model: bytes) -> dict:
     return {"input": one(inp), "output": one(out)}
 
 
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    """counts[true, predicted] over `classes` classes."""
+    m = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(m, (np.asarray(labels, int), np.asarray(predicted, int)), 1)
+    return m
+
+
 def validate_variant(model: bytes, images: np.ndarray, labels: np.ndarray,
                      keras_scores: np.ndarray, *, quantized: bool, threads=(1, 2),
                      latency_runs: int = 50) -> dict:
@@ -120,6 +127,7 @@ def validate_variant(model: bytes, images: np.ndarray, labels: np.ndarray,
         "sparsity": weight_sparsity(parsed),
         "io": io_summary(model),
         "op_counts": parsed.op_counts(),
+        "confusion_matrix": confusion_matrix(labels, top1, keras_scores.shape[1]).tolist(),
     }
     if quantized:
         checks = check_quantization(parsed, io_dtype="uint8")

@@ -232,10 +232,11 @@ def build_apk(options: ApkOptions) -> ApkResult:
     facts = read_app_facts(app_dir)
     sources = _source_sets(app_dir)
     model = check_model(Path(options.model_dir))  # before the (slower) toolchain resolution
-    with timer("eval_set"):
-        from pipeline.goldens import ensure_eval_set
+    if (Path(options.model_dir) / "report.json").is_file():  # a pipeline-built model folder
+        with timer("eval_set"):
+            from pipeline.goldens import ensure_eval_set
 
-        ensure_eval_set(Path(options.model_dir))  # assets/eval/ for the instrumentation
+            ensure_eval_set(Path(options.model_dir))  # assets/eval/ for the instrumentation
     with timer("toolchain"):
         tc_options = options.toolchain
         if tc_options.compile_sdk is None:
