@@ -52,6 +52,7 @@ def write_report(model_dir: Path) -> Path:
         _op_graph_section(report, models),
         _confusion_section(report),
         _consumers_section(report),
+        _fidelity_section(report),
         _sweep_section(report),
         _timings_section(report),
         _environment_section(report),
@@ -355,6 +356,30 @@ def _consumers_section(report: dict) -> str:
     if not parts:
         return ""
     return "<section><h2>Consumers: ML Kit and MediaPipe</h2>" + "".join(parts) + "</section>"
+
+
+def _fidelity_section(report: dict) -> str:
+    """Top-1 agreement and max score difference of every runtime vs the Python interpreter."""
+    fid = report.get("fidelity")
+    if not fid or not fid.get("rows"):
+        return ""
+    rows = []
+    for key, r in fid["rows"].items():
+        ok = r.get("status") == "ok"
+        diff = r.get("max_score_diff")
+        cells = (_e(key), _e(r.get("runtime", "")),
+                 f"{r['top1_agreement']:.4f}" if ok else "-",
+                 "-" if diff is None or not ok else f"{diff:.3g}",
+                 f"{r['accuracy']:.4f}" if ok and r.get("accuracy") is not None else "-",
+                 _e(r.get("note") or r.get("reason") or r.get("status", "")))
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("row", "runtime", "top-1 agreement",
+                                             "max score diff", "accuracy", "note"))
+    return (f"<section><h2>Fidelity on the {fid.get('images')}-image evaluation set "
+            f"{_mark(fid.get('host_agreement'))}</h2><table class='grid'><tr>{head}</tr>"
+            f"{''.join(rows)}</table><p class='note'>Reference: the LiteRT interpreter in Python. "
+            "The same images ship in the APK (assets/eval/); `invoke emulator-test` adds the "
+            "device row.</p></section>")
 
 
 def _sweep_section(report: dict) -> str:

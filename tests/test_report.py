@@ -150,9 +150,9 @@ def test_report_of_a_real_run(tmp_path_factory):
         if result.report["variants"][name]["recipe"] == "int8":
             assert name in [h.split()[0] for h in page.headings]  # its quantization check block
     assert "Op graph: float32 vs pruned_int8" in page.headings
-    # no confusion matrix in report.json yet: recomputed from the cached test split
-    matrix = result.report["variants"]["pruned_int8"].get("confusion_matrix")
-    source = "recorded by validation" if matrix is not None else "recomputed from the test split"
-    assert source in text
+    matrix = result.report["variants"]["pruned_int8"]["confusion_matrix"]
+    assert sum(map(sum, matrix)) == result.report["dataset"]["totals"]["test"]
+    assert "recorded by validation in the interpreter" in text
+    assert any(h.startswith("Fidelity on the 100-image evaluation set") for h in page.headings)
     acc = result.report["variants"]["pruned_int8"]["accuracy"]
     assert f"accuracy {acc:.4f}" in text
