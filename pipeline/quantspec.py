@@ -101,11 +101,9 @@ def _weight_tensors(model: ModelFile) -> dict[int, TensorInfo]:
     """Constant tensors consumed as weights by conv/depthwise/fc ops (each tensor once)."""
     found: dict[int, TensorInfo] = {}
     for op in model.ops:
-        slot = WEIGHT_INPUT.get(op.opcode)
-        if slot is not None and slot < len(op.inputs) and op.inputs[slot] >= 0:
-            tensor = model.tensor(op.inputs[slot])
-            if tensor.is_constant:
-                found.setdefault(tensor.index, tensor)
+        tensor = model.op_input(op, WEIGHT_INPUT.get(op.opcode))
+        if tensor is not None and tensor.is_constant:
+            found.setdefault(tensor.index, tensor)
     return found
 
 
@@ -218,11 +216,8 @@ def _check_biases(model: ModelFile) -> Check:
     name = "biases int32, zero point 0"
     problems, count = [], 0
     for op in model.ops:
-        slot = BIAS_INPUT.get(op.opcode)
-        if slot is None or slot >= len(op.inputs) or op.inputs[slot] < 0:
-            continue
-        bias = model.tensor(op.inputs[slot])
-        if not bias.is_constant:
+        bias = model.op_input(op, BIAS_INPUT.get(op.opcode))
+        if bias is None or not bias.is_constant:
             continue
         count += 1
         problem = _bias_problem(model, op, bias)

@@ -26,9 +26,9 @@ import numpy as np
 
 from pipeline.errors import ModelFileError, ModelMissingError
 from pipeline.fsutil import atomic_write_text
+from pipeline.quantspec import BIAS_INPUT, WEIGHT_INPUT
 
 REPORT_FILE = "report.html"
-WEIGHT_OPS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1, "TRANSPOSE_CONV": 1}
 _PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1",
             "#ff9da7", "#9c755f", "#bab0ac")
 
@@ -246,14 +246,10 @@ def _quant_facts(parsed) -> str:
     """Per weight op: weight dtype, value range, quantization granularity, bias dtype."""
     rows = []
     for op in parsed.ops:
-        slot = WEIGHT_OPS.get(op.opcode)
-        if slot is None or slot >= len(op.inputs) or op.inputs[slot] < 0:
+        w = parsed.op_input(op, WEIGHT_INPUT.get(op.opcode))
+        if w is None or not w.is_constant:
             continue
-        w = parsed.tensor(op.inputs[slot])
-        if not w.is_constant:
-            continue
-        bias = (parsed.tensor(op.inputs[slot + 1])
-                if slot + 1 < len(op.inputs) and op.inputs[slot + 1] >= 0 else None)
+        bias = parsed.op_input(op, BIAS_INPUT.get(op.opcode))
         data = np.asarray(w.data)
         gran = ("per-axis (%d scales, dim %d)" % (len(w.scales), w.quantized_dimension)
                 if len(w.scales) > 1 else "per-tensor" if w.scales else "-")
@@ -494,10 +490,9 @@ def _layer_sparsity(parsed) -> list[tuple[str, float]]:
     producers = {t: op for op in parsed.ops for t in op.outputs}
     k = 0
     for op in parsed.ops:
-        slot = WEIGHT_OPS.get(op.opcode)
-        if slot is None or slot >= len(op.inputs) or op.inputs[slot] < 0:
+        w = parsed.op_input(op, WEIGHT_INPUT.get(op.opcode))
+        if w is None:
             continue
-        w = parsed.tensor(op.inputs[slot])
         if not w.is_constant:  # float16 weights reach the op through a DEQUANTIZE
             prod = producers.get(w.index)
             if prod is None or prod.opcode != "DEQUANTIZE" or not prod.inputs:

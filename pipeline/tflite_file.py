@@ -130,6 +130,12 @@ class ModelFile:
             raise IndexError(f"tensor index {i} is out of range 0..{len(self.tensors) - 1}")
         return self.tensors[i]
 
+    def op_input(self, op: "OpInfo", slot: int | None) -> TensorInfo | None:
+        """The tensor `op` takes at input `slot`, or None when the slot is absent or omitted (-1)."""
+        if slot is None or slot >= len(op.inputs) or op.inputs[slot] < 0:
+            return None
+        return self.tensor(op.inputs[slot])
+
     def op_counts(self) -> dict[str, int]:
         """How many ops of each type subgraph 0 has, in order of first appearance."""
         return dict(Counter(op.opcode for op in self.ops))
