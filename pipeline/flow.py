@@ -1,8 +1,10 @@
 """The main job: dataset -> trained, pruned, int8 TFLite model with metadata, validated.
 
 Public entry point: `run_model(config, force=False) -> ModelResult`. It writes
-`<out_dir>/<name>/` (model.tflite, labels.txt, variants/, report.json) in one atomic rename,
-and only after every gate on the deployable model has passed.
+`<out_dir>/<name>/` (model.tflite, labels.txt, variants/, samples/, eval/, report.json,
+report.html) in one atomic rename, and only after every gate on the deployable model has
+passed: the int8 quantization spec, accuracy and agreement with Keras, ML Kit's requirements,
+MediaPipe's agreement, and the host runtimes' agreement on the evaluation set.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ import numpy as np
 from pipeline.architectures import ArchitectureSpec, get_spec
 from pipeline.cache import StageCache, stage_key
 from pipeline.config import PipelineConfig, config_from_dict
+from pipeline.convert import VARIANTS
 from pipeline.data import Dataset, dataset_key, load_dataset
 from pipeline.errors import ModelMissingError, ValidationError
 from pipeline.fsutil import ensure_writable_dir, staged_dir
+from pipeline.mlkit import check_mlkit
 
 REPORT_VERSION = 3
 APP_DIR = Path(__file__).resolve().parent.parent / "android_app"  # the app's Java (fidelity: JVM row)
@@ -48,8 +52,11 @@ def _log(msg: str) -> None:
 
 
 class _Timer:
-    def __init__(self):
+    """Times named stages (`with timer("convert"):`) and announces each one through `log`."""
+
+    def __init__(self, log: Callable[[str], None] = _log):
         self.times: dict[str, float] = {}
+        self.log = log
 
     def __call__(self, stage: str):
         timer = self
@@ -57,7 +64,7 @@ class _Timer:
         class _Ctx:
             def __enter__(self):
                 self.t0 = time.perf_counter()
-                _log(f"==> {stage}")
+                timer.log(f"==> {stage}")
 
             def __exit__(self, *exc):
                 timer.times[stage] = round(time.perf_counter() - self.t0, 2)
@@ -74,7 +81,7 @@ def run_model(config: PipelineConfig, force: bool = False, log: Callable[[str], 
     spec = get_spec(config.model.architecture)
     size = config.data.image_size or spec.default_size
     cache = StageCache(out_root / ".cache", enabled=not force)
-    timer = _Timer()
+    timer = _Timer(log)
 
     data_key = dataset_key(config.data, size)
     final_key = stage_key(data_key, config.model, config.train, config.prune, config.convert,
@@ -91,12 +98,8 @@ def run_model(config: PipelineConfig, force: bool = False, log: Callable[[str], 
     variants = _convert_all(config, dataset, spec, sources, timer, log)
     report = _report(config, dataset, spec, sources, variants, timer, final_key)
     with timer("check-mlkit"):
-        from pipeline.mlkit import check_mlkit
-
         report["mlkit"] = check_mlkit(variants[config.convert.deployable]["bytes"]).as_dict()
     _gate(config, report)
-    from pipeline.convert import VARIANTS
-
     keras_scores = sources.test_scores(VARIANTS[config.convert.deployable].source)
     _write(model_dir, config, dataset, variants, report, keras_scores, timer)
     log(f"==> report: {model_dir / 'report.html'}")
@@ -119,7 +122,6 @@ def train_only(config: PipelineConfig, force: bool = False, verbose: int = 2) ->
 
 def evaluate_existing(config: PipelineConfig) -> dict:
     """Validate the files in models/<name>/ again, on the test split recorded in its report."""
-    from pipeline.convert import VARIANTS
     from pipeline.validate import validate_variant
 
     model_dir = Path(config.out_dir) / config.name
@@ -279,7 +281,7 @@ class _Sources:
                     src.load or _load_keras,
                 )
                 if reused:
-                    _log(f"    reused cached {name} model")
+                    self.timer.log(f"    reused cached {name} model")
             self.models[name], self.reused[name] = model, reused
         return self.models[name]
 
@@ -302,7 +304,7 @@ def _load_keras(d: Path):
 # Conversion + metadata + validation of every variant.
 
 def _convert_all(config, dataset, spec, sources, timer, log) -> dict[str, dict]:
-    from pipeline.convert import VARIANTS, convert_variant, representative_images
+    from pipeline.convert import convert_variant, representative_images
     from pipeline.train import normalize
     from pipeline.validate import validate_variant
 
