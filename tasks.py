@@ -70,8 +70,10 @@ def _config(data=None, name=None, out=None, config=None, architecture=None, weig
         from pathlib import Path
 
         overrides["name"] = Path(data).expanduser().resolve().name
-    cfg = load_config(config or CONFIG_FILE, overrides)
-    return cfg.quickened() if quick else cfg
+    cfg = load_config(config or CONFIG_FILE)  # defaults < file
+    if quick:
+        cfg = cfg.quickened()  # < --quick
+    return load_config(None, overrides, base=cfg)  # < the other options given
 
 
 _OPT_HELP = {

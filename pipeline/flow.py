@@ -437,8 +437,9 @@ def _gate(config: PipelineConfig, report: dict) -> None:
         raise ValidationError(
             f"the deployable model ({config.convert.deployable}) failed validation; nothing "
             f"was written to {Path(config.out_dir) / config.name}:\n{lines}\n",
-            "train longer (--epochs), prune less (--final-sparsity), or relax the gates "
-            "(validate.max_accuracy_drop / validate.min_agreement in pipeline.toml)",
+            "fine-tune the pruned model longer (--prune-epochs; small datasets need many), "
+            "prune less (--final-sparsity), train longer (--epochs), or relax the gates "
+            "(--max-accuracy-drop; validate.min_agreement in pipeline.toml)",
         )
 
 

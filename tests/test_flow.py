@@ -187,3 +187,24 @@ def test_mlkit_and_mediapipe_in_report(digits_run):
     assert all(g["ok"] for g in r["gates"])
     assert {g["name"] for g in r["gates"]} >= {"ML Kit custom-model requirements",
                                                 "MediaPipe ImageClassifier agrees with the interpreter"}
+
+
+def test_evaluate_existing_reproduces_the_report(digits_run):
+    from dataclasses import replace
+
+    from pipeline.flow import evaluate_existing
+
+    config, result = digits_run
+    again = evaluate_existing(replace(config, validate=replace(config.validate, latency_runs=2)))
+    for name, v in result.report["variants"].items():
+        assert again["variants"][name]["accuracy"] == v["accuracy"], name
+        assert again["variants"][name]["agreement_with_keras"] == v["agreement_with_keras"]
+
+
+def test_train_only_reuses_the_cached_baseline(digits_run):
+    from pipeline.flow import train_only
+
+    config, result = digits_run
+    out = train_only(config, verbose=0)
+    assert out["reused"]
+    assert out["test_accuracy"] == result.report["keras"]["baseline"]["test_accuracy"]
