@@ -319,31 +319,21 @@ def _convert_all(config, dataset, spec, sources, timer, log) -> dict[str, dict]:
         with timer(f"convert:{name} ({i}/{len(names)})"):
             raw = convert_variant(model, variant.recipe, calib if variant.recipe == "int8" else None)
             tflite = _with_metadata(raw, config, dataset, spec, variant.io_dtype)
-        with timer(f"validate:{name}"):
+        cross_check = config.validate.mediapipe and name in (config.convert.deployable, "float32")
+        with timer(f"validate:{name}" + (" (+ MediaPipe)" if cross_check else "")):
             result = validate_variant(
                 tflite, dataset.x_test, dataset.y_test, sources.test_scores(variant.source),
                 quantized=variant.recipe == "int8", threads=config.validate.threads,
                 latency_runs=config.validate.latency_runs,
+                mediapipe_labels=dataset.class_names if cross_check else None,
             )
         result.update(source=variant.source, recipe=variant.recipe,
                       description=variant.description)
-        if config.validate.mediapipe and name in (config.convert.deployable, "float32"):
-            with timer(f"mediapipe:{name}"):
-                result["mediapipe"] = _mediapipe(tflite, dataset)
         log(f"    {name}: acc {result['accuracy']:.4f}, agreement "
             f"{result['agreement_with_keras']:.4f}, {result['bytes']:,} B "
             f"({result['gzip_bytes']:,} B gzipped)")
         out[name] = {"bytes": tflite, "result": result}
     return out
-
-
-def _mediapipe(tflite: bytes, dataset: Dataset) -> dict:
-    """MediaPipe's ImageClassifier (the C++ that runs on Android) vs our interpreter run."""
-    from pipeline.crossruntime import mediapipe_agreement
-    from pipeline.validate import run_interpreter
-
-    ours = run_interpreter(tflite, dataset.x_test).scores
-    return mediapipe_agreement(tflite, dataset.x_test, ours, dataset.class_names)
 
 
 def model_metadata(config: PipelineConfig, class_names, spec: ArchitectureSpec, size: int,

@@ -109,8 +109,13 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int) ->
 
 def validate_variant(model: bytes, images: np.ndarray, labels: np.ndarray,
                      keras_scores: np.ndarray, *, quantized: bool, threads=(1, 2),
-                     latency_runs: int = 50) -> dict:
-    """Everything the report says about one converted model (see README: report.json)."""
+                     latency_runs: int = 50, mediapipe_labels: tuple[str, ...] | None = None
+                     ) -> dict:
+    """Everything the report says about one converted model (see README: report.json).
+
+    With `mediapipe_labels` (the class names), MediaPipe's ImageClassifier classifies the same
+    images and is compared with this interpreter run (`report["mediapipe"]`).
+    """
     parsed = parse_model(model)
     result = run_interpreter(model, images)
     top1 = result.scores.argmax(axis=1)
@@ -129,6 +134,10 @@ def validate_variant(model: bytes, images: np.ndarray, labels: np.ndarray,
         "op_counts": parsed.op_counts(),
         "confusion_matrix": confusion_matrix(labels, top1, keras_scores.shape[1]).tolist(),
     }
+    if mediapipe_labels is not None:
+        from pipeline.crossruntime import mediapipe_agreement
+
+        report["mediapipe"] = mediapipe_agreement(model, images, result.scores, mediapipe_labels)
     if quantized:
         checks = check_quantization(parsed, io_dtype="uint8")
         report["quantization_checks"] = [
