@@ -120,18 +120,29 @@ def train_only(config: PipelineConfig, force: bool = False, verbose: int = 2) ->
     }
 
 
+def read_report(model_dir: Path) -> dict:
+    """`<model_dir>/report.json`, or ModelMissingError saying how to build (or rebuild) it."""
+    path = Path(model_dir) / "report.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError:
+        raise ModelMissingError(
+            f"no model report at {path}",
+            f"build the model first: invoke model --name {Path(model_dir).name}",
+        ) from None
+    except ValueError as exc:
+        raise ModelMissingError(
+            f"{path} is not valid JSON ({exc})",
+            f"rebuild the model: invoke model --name {Path(model_dir).name} --force",
+        ) from None
+
+
 def evaluate_existing(config: PipelineConfig) -> dict:
     """Validate the files in models/<name>/ again, on the test split recorded in its report."""
     from pipeline.validate import validate_variant
 
     model_dir = Path(config.out_dir) / config.name
-    try:
-        saved = json.loads((model_dir / "report.json").read_text())
-    except (OSError, ValueError):
-        raise ModelMissingError(
-            f"no model report at {model_dir / 'report.json'}",
-            f"build the model first: invoke model --name {config.name}",
-        ) from None
+    saved = read_report(model_dir)
     cfg = config_from_dict({**saved["options"], "out_dir": config.out_dir})
     cfg = replace(cfg, validate=config.validate)
     cache = StageCache(Path(cfg.out_dir) / ".cache")

@@ -90,13 +90,9 @@ def load_test_split(model_dir: Path):
 
 
 def _report(model_dir: Path) -> dict:
-    try:
-        return json.loads((Path(model_dir) / "report.json").read_text())
-    except (OSError, ValueError):
-        raise ModelMissingError(
-            f"no model report at {Path(model_dir) / 'report.json'}",
-            f"build the model first: invoke model --name {Path(model_dir).name}",
-        ) from None
+    from pipeline.flow import read_report
+
+    return read_report(model_dir)
 
 
 def _model_bytes(model_dir: Path, file: str = "model.tflite") -> bytes:

@@ -18,7 +18,6 @@ import base64
 import difflib
 import html
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,19 +75,10 @@ class _Model:
 
 
 def _read_report(model_dir: Path) -> dict:
+    from pipeline.flow import read_report
+
     path = model_dir / "report.json"
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except OSError:
-        raise ModelMissingError(
-            f"no model report at {path}",
-            f"build the model first: invoke model --name {model_dir.name}",
-        ) from None
-    except ValueError as exc:
-        raise ModelMissingError(
-            f"{path} is not valid JSON ({exc})",
-            f"rebuild the model: invoke model --name {model_dir.name} --force",
-        ) from None
+    report = read_report(model_dir)
     if not isinstance(report.get("variants"), dict) or not report["variants"]:
         raise ModelMissingError(f"{path} lists no converted variants",
                                 f"rebuild the model: invoke model --name {model_dir.name} --force")
