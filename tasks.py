@@ -95,8 +95,10 @@ def model(c, data=None, name=None, out=None, config=None, architecture=None, wei
           max_accuracy_drop=None):
     """Train, prune, quantize, convert (with metadata) and validate: models/<name>/."""
     from pipeline.config import load_config
-    from pipeline.flow import run_model, summary_table
-    from pipeline.optimize import PRESETS, sweep_sparsity, with_presets
+    from pipeline.flow import run_model
+    from pipeline.optimize import PRESETS, with_presets
+    from pipeline.summary import summary_table
+    from pipeline.sweep import sweep_sparsity
 
     cfg = _config(data, name, out, config, architecture, weights, image_size, epochs, batch_size,
                   learning_rate, seed, initial_sparsity, final_sparsity, prune_epochs, variants,
@@ -112,7 +114,7 @@ def model(c, data=None, name=None, out=None, config=None, architecture=None, wei
         cfg = load_config(None, {"prune.final_sparsity": chosen["chosen"]}, base=cfg)
     result = run_model(cfg, force=force and not sweep)
     print(summary_table(result.report))
-    print(f"\nDeployable model: {result.model_path}  (report: {result.model_dir / 'report.html'})")
+    print(f"\nDeployable model: {result.model_path}  (report: {result.report_html})")
 
 
 @task(help={k: _MODEL_HELP[k] for k in ("data", "name", "out", "config", "architecture",
@@ -138,7 +140,8 @@ def train(c, data=None, name=None, out=None, config=None, architecture=None, wei
 @_clean_errors
 def evaluate(c, name=None, out=None, config=None, latency_runs=None):
     """Re-validate models/<name>/ in the interpreter on its test split; print the table."""
-    from pipeline.flow import evaluate_existing, summary_table
+    from pipeline.flow import evaluate_existing
+    from pipeline.summary import summary_table
 
     cfg = _config(name=name, out=out, config=config, latency_runs=latency_runs)
     report = evaluate_existing(cfg)
@@ -182,7 +185,8 @@ def build_apk(c, name=None, out=None, config=None, dist="dist", abis=None, sampl
 
     cfg = _config(name=name, out=out, config=config, quick=quick)
     if not skip_model:
-        from pipeline.flow import run_model, summary_table
+        from pipeline.flow import run_model
+        from pipeline.summary import summary_table
 
         result = run_model(cfg)  # reuses models/<name>/ when inputs and options are unchanged
         print(summary_table(result.report))
@@ -217,7 +221,7 @@ def setup_android(c, check=False):
     from pipeline.android.toolchain import ToolchainOptions, resolve_toolchain
 
     print("\n".join(resolve_toolchain(ToolchainOptions(install=not check)).describe()))
-    from pipeline.goldens import junit_classpath
+    from pipeline.jvm import junit_classpath
 
     print("  host-JVM tests: " + ", ".join(p.name for p in junit_classpath()))
 
@@ -235,16 +239,19 @@ def emulator_test(c, name="digits", serial=None, max_changed=0, apk=None, out="m
     """Run the app's classifier on a device/emulator over the bundled evaluation set; compare with Python."""
     from pathlib import Path
 
-    from pipeline.android.device import (DEVICE_REPORT, DeviceOptions, format_device_report,
-                                         run_emulator_test)
+    from pipeline.android.device import DeviceOptions, format_device_report, run_emulator_test
+    from pipeline.artifacts import ModelDir
+    from pipeline.fidelity import update_device_row
 
+    folder = ModelDir(Path(out) / name)
     report = run_emulator_test(DeviceOptions(
-        model_dir=Path(out) / name, apk=Path(apk) if apk else None, serial=serial,
+        model_dir=folder.path, apk=Path(apk) if apk else None, serial=serial,
         max_changed=int(max_changed), threads=int(threads)))
+    update_device_row(folder.path)  # the fidelity table's device row, in report.json
     print(format_device_report(report))
     if not report["passed"]:
         raise Exit(f"error: {report['changed_count']} evaluation image(s) changed top-1 on the "
-                   f"device (allowed: {max_changed}) - see {Path(out) / name / DEVICE_REPORT}",
+                   f"device (allowed: {max_changed}) - see {folder.device_report_path}",
                    code=1)
 
 

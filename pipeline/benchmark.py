@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -29,8 +29,17 @@ from typing import Callable
 
 import numpy as np
 
+from pipeline.android.apk import ApkOptions, build_apk
+from pipeline.android.toolchain import ToolchainOptions
+from pipeline.artifacts import ModelDir
 from pipeline.config import PipelineConfig
+from pipeline.convert import convert_variant
+from pipeline.errors import PipelineError
+from pipeline.flow import run_model
 from pipeline.fsutil import atomic_write_json
+from pipeline.optimize import with_presets
+from pipeline.report import write_report
+from pipeline.runlog import log as default_log, package_versions
 
 TARGET_GZIP_RATIO = 12.0  # gzip(float32) / gzip(deployable)
 TARGET_MAX_DROP = 0.005  # accuracy, float32 minus deployable (0.005 = half a point)
@@ -38,13 +47,9 @@ TARGET_INT8_SPEEDUP = 2.0  # float32 ms / int8 ms on the MobileNet-class model
 RESULTS_VERSION = 1
 
 
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def run_benchmark(out: str | Path = "benchmarks/results.json", config: PipelineConfig | None = None,
                   *, force: bool = True, mobilenet_size: int = 224, mobilenet_alpha: float = 1.0,
-                  latency_runs: int = 30, log: Callable[[str], None] = _log,
+                  latency_runs: int = 30, log: Callable[[str], None] = default_log,
                   verbose: int = 0) -> dict:
     """Run the benchmark, write `out` (JSON, atomically), print the table; return the results.
 
@@ -52,7 +57,6 @@ def run_benchmark(out: str | Path = "benchmarks/results.json", config: PipelineC
     variants and the model is written as `<out_dir>/<name>-benchmark/` (the shipped
     `<out_dir>/<name>/` is left alone). `force` rebuilds every stage so the stage times are real.
     """
-    from pipeline.optimize import with_presets
 
     config = config or PipelineConfig.default()
     cfg = with_presets(replace(config, name=f"{config.name}-benchmark"))
@@ -83,8 +87,6 @@ def run_benchmark(out: str | Path = "benchmarks/results.json", config: PipelineC
 # Parts.
 
 def _pipeline_part(cfg: PipelineConfig, force: bool, runs: int, log, verbose: int) -> dict:
-    from pipeline.flow import run_model
-    from pipeline.report import write_report
 
     result = run_model(cfg, force=force, log=log, verbose=verbose)
     report = result.report
@@ -112,7 +114,7 @@ def _pipeline_part(cfg: PipelineConfig, force: bool, runs: int, log, verbose: in
         groups[group] = round(groups.get(group, 0.0) + seconds, 2)
     return {
         "model_dir": str(result.model_dir),
-        "report_html": str(result.model_dir / "report.html"),
+        "report_html": str(result.report_html),
         "reused": result.reused,
         "dataset": report["dataset"]["source"],
         "test_images": report["dataset"]["totals"]["test"],
@@ -121,8 +123,8 @@ def _pipeline_part(cfg: PipelineConfig, force: bool, runs: int, log, verbose: in
         "deployable": {"name": dep, **row(dep)},
         "variants": {n: row(n) for n in variants},
         "cnn_latency": _latency_table(
-            {"float32": (result.model_dir / "variants" / "float32.tflite").read_bytes(),
-             "int8": result.model_path.read_bytes()}, runs * 4)["speedup"],
+            {"float32": ModelDir(result.model_dir).variant_bytes("float32"),
+             "int8": ModelDir(result.model_dir).model_bytes()}, runs * 4)["speedup"],
         "stage_times_s": timings,
         "stage_groups_s": groups,
     }
@@ -130,7 +132,6 @@ def _pipeline_part(cfg: PipelineConfig, force: bool, runs: int, log, verbose: in
 
 def _mobilenet_part(size: int, alpha: float, runs: int, log) -> dict:
     from pipeline._tf import keras
-    from pipeline.convert import convert_variant
 
     keras.utils.set_random_seed(0)
     t0 = time.perf_counter()
@@ -214,15 +215,6 @@ def _apk_part(model_dir: Path, log) -> dict:
     The toolchain is resolved as `invoke build-apk` does (same artifact cache), except that no
     Debian package is installed for the benchmark's sake: a missing tool skips this part.
     """
-    import tempfile
-
-    from pipeline.errors import PipelineError
-
-    try:
-        from pipeline.android.apk import ApkOptions, build_apk
-        from pipeline.android.toolchain import ToolchainOptions
-    except ImportError:
-        return {"skipped": "no APK build in this checkout (pipeline.android.apk)"}
     if not Path("android_app").is_dir():
         return {"skipped": "no android_app/ folder here (run the benchmark from the repo root)"}
     log("==> benchmark: APK build")
@@ -270,16 +262,8 @@ def _verdicts(results: dict) -> list[dict]:
 
 
 def _machine() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    info = {"python": platform.python_version(), "machine": platform.machine(),
+    return {**package_versions(("tensorflow", "ai-edge-litert")),
             "processor": _cpu_name(), "cpus": os.cpu_count()}
-    for pkg in ("tensorflow", "ai-edge-litert"):
-        try:
-            info[pkg] = version(pkg)
-        except PackageNotFoundError:
-            info[pkg] = None
-    return info
 
 
 def _cpu_name() -> str:

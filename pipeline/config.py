@@ -176,7 +176,7 @@ class ConvertOptions:
     qat_learning_rate: float = 5e-4
 
     def __post_init__(self):
-        from pipeline.convert import known_variants
+        from pipeline.variants import known_variants
 
         known = known_variants()
         for v in (*self.variants, self.deployable):

@@ -1,59 +1,17 @@
 """Conversion of Keras models to TFLite. Public entry point: `convert_variant`.
 
-A variant is a Keras *source* (the float baseline, the pruned model, ...) and a *recipe*
-(float32, dynamic-range, float16, full int8 with uint8 input and output).
+A variant (`pipeline.variants`) is a Keras *source* (the float baseline, the pruned model, ...)
+and a *recipe* (float32, dynamic-range, float16, full int8 with uint8 input and output); this
+module applies the recipe.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Variant:
-    """One converted model: `source` names the Keras model, `recipe` the converter settings."""
-
-    name: str
-    source: str
-    recipe: str
-    description: str
-
-    @property
-    def io_dtype(self) -> str:
-        return "uint8" if self.recipe == "int8" else "float32"
-
-
-RECIPES = ("float32", "dynamic", "float16", "int8")
-
-VARIANTS: dict[str, Variant] = {
-    v.name: v
-    for v in (
-        Variant("float32", "baseline", "float32", "float baseline, no optimization"),
-        Variant("dynamic", "baseline", "dynamic", "dynamic-range quantization (int8 weights, float I/O)"),
-        Variant("float16", "baseline", "float16", "float16 weights"),
-        Variant("int8", "baseline", "int8", "full int8, uint8 I/O, unpruned"),
-        Variant("pruned_float32", "pruned", "float32", "pruned, float32"),
-        Variant("pruned_int8", "pruned", "int8", "pruned + full int8, uint8 I/O (deployable)"),
-        Variant("qat_int8", "qat", "int8", "quantization-aware training, full int8, uint8 I/O"),
-        Variant("pqat_int8", "pqat", "int8",
-                "pruning-preserving QAT of the pruned model, full int8, uint8 I/O"),
-        Variant("sparse24_int8", "sparse24", "int8", "2:4 structured sparsity, full int8, uint8 I/O"),
-    )
-}
-
-
-def known_variants() -> tuple[str, ...]:
-    return tuple(VARIANTS)
-
-
-def register_variant(variant: Variant) -> None:
-    """Add a variant (used by optimization presets that bring their own Keras source)."""
-    if variant.recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {variant.recipe!r}; use one of {RECIPES}")
-    VARIANTS[variant.name] = variant
+from pipeline.variants import RECIPES
 
 
 def convert_variant(model, recipe: str, representative: np.ndarray | None = None) -> bytes:

@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from pipeline.errors import ModelFileError, PipelineError, ValidationError
+from pipeline.runlog import package_version
 
 FLOAT_SCORE_TOLERANCE = 1e-5  # float32 output: only rounding differences are acceptable
 UINT8_SCORE_TOLERANCE = 1.0 / 256.0  # uint8 output: one quantization step of a softmax output
@@ -98,7 +99,7 @@ def mediapipe_agreement(
     diff = float(np.max(np.abs(scores[finite] - reference[finite]))) if finite.any() else float("nan")
     within = bool(finite.all() and diff <= tolerance + 1e-12)
     result = {
-        "runtime": f"mediapipe {_version('mediapipe')} ImageClassifier",
+        "runtime": f"mediapipe {package_version('mediapipe')} ImageClassifier",
         "images": int(n),
         "classes": int(classes),
         "output_dtype": out_dtype,
@@ -221,12 +222,3 @@ def _model_file(model, data: bytes):
     finally:
         with contextlib.suppress(OSError):
             os.unlink(path)
-
-
-def _version(package: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(package)
-    except PackageNotFoundError:
-        return "?"

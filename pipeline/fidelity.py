@@ -5,7 +5,7 @@ Public entry points: `fidelity_table(model_dir, ...) -> dict` (what `report.json
 device row after `invoke emulator-test`.
 
 Reference: the LiteRT interpreter in Python on `model.tflite`, over the evaluation set
-(`models/<name>/eval/`, `pipeline.goldens.write_eval_set`), fed as the metadata says. Each row
+(`models/<name>/eval/`, `pipeline.evalset.write_eval_set`), fed as the metadata says. Each row
 compares one runtime with it: top-1 agreement (and the images that disagree), the largest
 absolute score difference, and the runtime's accuracy.
   keras        the Keras source the deployable model was converted from (float; quantization
@@ -16,22 +16,32 @@ absolute score difference, and the runtime's accuracy.
                `pipeline.crossruntime`);
   jvm          the app's Java pre/post-processing on the host JVM: Java's input bytes from the
                same pixels must equal Python's, and its scores from the interpreter's raw output
-               (`pipeline.goldens.run_jvm_goldens`);
-  device       `device-report.json` from `invoke emulator-test`, when it exists.
+               (`pipeline.jvm.run_jvm_goldens`);
+  device       the device report from `invoke emulator-test`, when it exists (`tasks.py`
+               refreshes this row with `update_device_row` after each device run).
 `host_agreement` is true when every host runtime that ran (interpreter, mediapipe, jvm) agrees
 on every image's top-1.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import PipelineError, ValidationError
+from pipeline.artifacts import DEVICE_REPORT, MODEL, ModelDir
+from pipeline.config import config_from_dict
+from pipeline.crossruntime import mediapipe_agreement
+from pipeline.errors import ModelMissingError, PipelineError, ValidationError
+from pipeline.evalset import load_test_split, read_eval_set
+from pipeline.fsutil import sha256_bytes
+from pipeline.goldens import write_goldens
+from pipeline.jvm import run_jvm_goldens
+from pipeline.sources import cached_keras_scores
+from pipeline.validate import run_interpreter
+from pipeline.variants import VARIANTS
 
 HOST_ROWS = ("interpreter", "mediapipe", "jvm")
 _MAX_LISTED = 20
@@ -54,42 +64,17 @@ def fidelity_table(model_dir: Path, *, dataset=None, keras_scores: np.ndarray | 
       ModelMissingError: no model or no evaluation set; ValidationError: the evaluation set
         was made for another model.
     """
-    from pipeline.fsutil import sha256_bytes
-    from pipeline.goldens import EVAL_DIR, _model_bytes, read_eval_set
-    from pipeline.validate import run_interpreter
-
-    model_dir = Path(model_dir)
-    model = _model_bytes(model_dir)
-    doc, images = read_eval_set(model_dir / EVAL_DIR)
+    folder = ModelDir(model_dir)
+    model = folder.model_bytes()
+    doc, images = read_eval_set(folder.eval_dir)
     if doc.get("model_sha256") != sha256_bytes(model):
         raise ValidationError(
-            f"{model_dir / EVAL_DIR} was made for another model than {model_dir / 'model.tflite'}",
-            f"write it again: pipeline.goldens.write_eval_set({str(model_dir)!r})",
+            f"{folder.eval_dir} was made for another model than {folder.model_path}",
+            f"write it again: pipeline.evalset.write_eval_set({str(folder.path)!r})",
         )
-    labels = np.array([e["label"] for e in doc["images"]], dtype=np.int64)
-    files = [e["file"] for e in doc["images"]]
-    ref = run_interpreter(model, images)
-    ref_top1 = ref.scores.argmax(axis=1)
-
-    def row(name, runtime, scores=None, top1=None, note="", **extra):
-        if top1 is None:
-            top1 = np.asarray(scores).argmax(axis=1)
-        top1 = np.asarray(top1)
-        diff = np.flatnonzero(top1 != ref_top1)
-        out = {
-            "runtime": runtime, "status": "ok", "images": int(len(top1)),
-            "top1_agreement": float(1.0 - len(diff) / len(top1)) if len(top1) else 1.0,
-            "disagreements": [files[i] for i in diff[:_MAX_LISTED]],
-            "max_score_diff": (float(np.max(np.abs(np.asarray(scores, np.float64) - ref.scores)))
-                               if scores is not None and len(top1) else None),
-            "accuracy": float(np.mean(top1 == labels)) if len(top1) else None,
-            "note": note,
-        }
-        out.update(extra)
-        return name, out
-
-    rows = {}
-    rows.update([_guard("keras", "Keras (float source of the deployable model)",
+    ref = _Reference(doc, run_interpreter(model, images))
+    row = ref.row
+    rows = dict([_guard("keras", "Keras (float source of the deployable model)",
                         lambda: _keras_row(row, model_dir, doc, dataset, keras_scores))])
     stored = np.array([e["scores"] for e in doc["images"]], dtype=np.float32)
     same = bool(np.array_equal(stored, ref.scores.astype(np.float32)))
@@ -99,25 +84,48 @@ def fidelity_table(model_dir: Path, *, dataset=None, keras_scores: np.ndarray | 
                      eval_json_matches=same)])
     if mediapipe:
         rows.update([_guard("mediapipe", "MediaPipe ImageClassifier",
-                            lambda: _mediapipe_row(model, images, ref.scores,
-                                                   float(np.mean(ref_top1 == labels)), doc["labels"], files))])
+                            lambda: _mediapipe_row(model, images, ref.scores, ref.accuracy,
+                                                   doc["labels"], ref.files))])
     if jvm:
         rows.update([_guard("jvm", "Java core (app pre/post-processing) on the host JVM",
-                            lambda: _jvm_row(row, model_dir, files, app_dir))])
-    if device:
-        dev = device_row(model_dir, doc)
-        if dev is not None:
-            rows["device"] = dev
-    host = [rows[k] for k in HOST_ROWS if k in rows and rows[k]["status"] == "ok"]
+                            lambda: _jvm_row(row, model_dir, ref.files, app_dir))])
+    dev = device_row(folder.read_device_report(), doc) if device else None
+    if dev is not None:
+        rows["device"] = dev
+    host = [k for k in HOST_ROWS if k in rows and rows[k]["status"] == "ok"]
     return {
-        "reference": "interpreter",
-        "model": "model.tflite",
-        "images": int(len(files)),
-        "eval_seed": doc.get("seed"),
-        "rows": rows,
-        "host_agreement": bool(host) and all(r["top1_agreement"] == 1.0 for r in host),
-        "host_runtimes": [k for k in HOST_ROWS if k in rows and rows[k]["status"] == "ok"],
+        "reference": "interpreter", "model": MODEL, "images": len(ref.files),
+        "eval_seed": doc.get("seed"), "rows": rows,
+        "host_agreement": bool(host) and all(rows[k]["top1_agreement"] == 1.0 for k in host),
+        "host_runtimes": host,
     }
+
+
+class _Reference:
+    """The interpreter's results on the evaluation set: what every row is compared with."""
+
+    def __init__(self, doc: dict, interpreted):
+        self.files = [e["file"] for e in doc["images"]]
+        self.labels = np.array([e["label"] for e in doc["images"]], dtype=np.int64)
+        self.scores = interpreted.scores
+        self.top1 = self.scores.argmax(axis=1)
+        self.accuracy = float(np.mean(self.top1 == self.labels))
+
+    def row(self, name, runtime, scores=None, top1=None, note="", **extra):
+        """(name, row) for a runtime's scores (or only its top-1s) on the same images."""
+        top1 = np.asarray(np.asarray(scores).argmax(axis=1) if top1 is None else top1)
+        diff = np.flatnonzero(top1 != self.top1)
+        out = {
+            "runtime": runtime, "status": "ok", "images": int(len(top1)),
+            "top1_agreement": float(1.0 - len(diff) / len(top1)) if len(top1) else 1.0,
+            "disagreements": [self.files[i] for i in diff[:_MAX_LISTED]],
+            "max_score_diff": (float(np.max(np.abs(np.asarray(scores, np.float64) - self.scores)))
+                               if scores is not None and len(top1) else None),
+            "accuracy": float(np.mean(top1 == self.labels)) if len(top1) else None,
+            "note": note,
+        }
+        out.update(extra)
+        return name, out
 
 
 def _guard(name: str, runtime: str, make):
@@ -141,13 +149,7 @@ def _keras_row(row, model_dir: Path, doc: dict, dataset, keras_scores):
 
 def _cached_keras_scores(model_dir: Path, dataset):
     """Keras scores of the deployable's source on the test split, only from the stage cache."""
-    from pipeline.config import config_from_dict
-    from pipeline.convert import VARIANTS
-    from pipeline.errors import ModelMissingError
-    from pipeline.flow import cached_keras_scores
-    from pipeline.goldens import _report, load_test_split
-
-    report = _report(model_dir)
+    report = ModelDir(model_dir).read_report()
     config = config_from_dict({**report["options"], "out_dir": str(Path(model_dir).parent)})
     source = VARIANTS[report["deployable"]].source
     if dataset is None:
@@ -160,8 +162,6 @@ def _cached_keras_scores(model_dir: Path, dataset):
 
 
 def _mediapipe_row(model: bytes, images, ref_scores, ref_accuracy: float, labels, files):
-    from pipeline.crossruntime import mediapipe_agreement
-
     check = mediapipe_agreement(model, images, ref_scores, labels)
     idx = check.get("disagreement_indices", [])
     problems = "; ".join(check.get("label_problems", [])[:3])
@@ -180,8 +180,6 @@ def _mediapipe_row(model: bytes, images, ref_scores, ref_accuracy: float, labels
 
 
 def _jvm_row(row, model_dir: Path, files, app_dir: Path):
-    from pipeline.goldens import run_jvm_goldens, write_goldens
-
     work = Path(tempfile.mkdtemp(prefix="fidelity-jvm-"))
     try:
         write_goldens(model_dir, work / "goldens", variants=(), synthetic=())
@@ -207,14 +205,9 @@ def _jvm_row(row, model_dir: Path, files, app_dir: Path):
                input_bytes_equal=int(len(res) - bad_inputs), junit_passed=run.passed)
 
 
-def device_row(model_dir: Path, doc: dict | None = None) -> dict | None:
-    """The device row from `<model_dir>/device-report.json`; None when there is none."""
-    from pipeline.android.device import DEVICE_REPORT
-
-    path = Path(model_dir) / DEVICE_REPORT
-    try:
-        rep = json.loads(path.read_text())
-    except (OSError, ValueError):
+def device_row(rep: dict | None, doc: dict | None = None) -> dict | None:
+    """The device row from a device report (`invoke emulator-test`); None when there is none."""
+    if rep is None:
         return None
     dev = rep.get("device", {})
     per = rep.get("per_image", [])
@@ -237,28 +230,25 @@ def device_row(model_dir: Path, doc: dict | None = None) -> dict | None:
 
 def update_device_row(model_dir: Path) -> bool:
     """Put the current device row into report.json's fidelity table (if it has one)."""
-    from pipeline.fsutil import atomic_write_json
+    return put_row(model_dir, "device", lambda folder: device_row(folder.read_device_report(),
+                                                                  folder.read_eval_doc()))
 
-    path = Path(model_dir) / "report.json"
+
+def put_row(model_dir: Path, key: str, make_row) -> bool:
+    """Set row `key` of report.json's fidelity table to `make_row(ModelDir)` (None: no change)."""
+    folder = ModelDir(model_dir)
     try:
-        report = json.loads(path.read_text())
-    except (OSError, ValueError):
+        report = folder.read_report()
+    except PipelineError:
         return False
     table = report.get("fidelity")
     if not isinstance(table, dict) or "rows" not in table:
         return False
-    doc = None
-    try:
-        from pipeline.goldens import EVAL_DIR, EVAL_JSON
-
-        doc = json.loads((Path(model_dir) / EVAL_DIR / EVAL_JSON).read_text())
-    except (OSError, ValueError):
-        pass
-    dev = device_row(model_dir, doc)
-    if dev is None:
+    row = make_row(folder)
+    if row is None:
         return False
-    table["rows"]["device"] = dev
-    atomic_write_json(path, report)
+    table["rows"][key] = row
+    folder.write_report(report)
     return True
 
 

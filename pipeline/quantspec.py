@@ -81,6 +81,27 @@ def weight_sparsity(model: ModelFile) -> dict:
             "tensors": tensors, "counts": counts}
 
 
+def layer_sparsity(model: ModelFile) -> list[tuple[str, float]]:
+    """[("#k OPCODE", zero fraction)] for each op with constant weights, in graph order.
+
+    Float16 weights reach their op through a DEQUANTIZE: the constant behind it is counted.
+    Zeros are counted as `_zero_count` counts them (per-axis zero points included).
+    """
+    out = []
+    producers = {t: op for op in model.ops for t in op.outputs}
+    for op in model.ops:
+        w = model.op_input(op, WEIGHT_INPUT.get(op.opcode))
+        if w is not None and not w.is_constant:
+            prod = producers.get(w.index)
+            w = model.tensor(prod.inputs[0]) if prod is not None and prod.opcode == "DEQUANTIZE" \
+                and prod.inputs else None
+        if w is None or not w.is_constant:
+            continue
+        zeros, total = _zero_count(w)
+        out.append((f"#{len(out) + 1} {op.opcode}", float(zeros / max(total, 1))))
+    return out
+
+
 def op_graph_diff(a: ModelFile, b: ModelFile) -> dict:
     """Op counts of `a` and `b`, op types added/removed/changed from a to b, and fused activations."""
     ca, cb = a.op_counts(), b.op_counts()

@@ -23,20 +23,21 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.artifacts import ModelDir
 from pipeline.errors import ModelFileError, ModelMissingError
 from pipeline.fsutil import atomic_write_text
-from pipeline.quantspec import BIAS_INPUT, WEIGHT_INPUT
+from pipeline.quantspec import BIAS_INPUT, WEIGHT_INPUT, check_quantization, layer_sparsity, op_graph_diff
+from pipeline.tflite_file import parse_model
 
-REPORT_FILE = "report.html"
 _PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1",
             "#ff9da7", "#9c755f", "#bab0ac")
 
 
 def write_report(model_dir: Path) -> Path:
     """Render `<model_dir>/report.html` (atomically) from its report.json and .tflite files."""
-    model_dir = Path(model_dir)
-    report = _read_report(model_dir)
-    models = _load_models(model_dir, report)
+    folder = ModelDir(model_dir)
+    report = _read_report(folder)
+    models = _load_models(folder, report)
     sections = [
         _overview(report),
         _variant_table(report),
@@ -56,9 +57,9 @@ def write_report(model_dir: Path) -> Path:
         _timings_section(report),
         _environment_section(report),
     ]
-    page = _page(f"{report.get('name', model_dir.name)}: model report",
+    page = _page(f"{report.get('name', folder.name)}: model report",
                  "".join(s for s in sections if s))
-    return atomic_write_text(model_dir / REPORT_FILE, page)
+    return atomic_write_text(folder.report_html, page)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -74,24 +75,19 @@ class _Model:
     problem: str | None
 
 
-def _read_report(model_dir: Path) -> dict:
-    from pipeline.flow import read_report
-
-    path = model_dir / "report.json"
-    report = read_report(model_dir)
+def _read_report(folder: ModelDir) -> dict:
+    report = folder.read_report()
     if not isinstance(report.get("variants"), dict) or not report["variants"]:
-        raise ModelMissingError(f"{path} lists no converted variants",
-                                f"rebuild the model: invoke model --name {model_dir.name} --force")
+        raise ModelMissingError(f"{folder.report_json} lists no converted variants",
+                                f"rebuild the model: invoke model --name {folder.name} --force")
     return report
 
 
-def _load_models(model_dir: Path, report: dict) -> dict[str, _Model]:
-    from pipeline.tflite_file import parse_model
-
+def _load_models(folder: ModelDir, report: dict) -> dict[str, _Model]:
     out = {}
     for name in report["variants"]:
-        path = (model_dir / "model.tflite" if name == report.get("deployable")
-                else model_dir / "variants" / f"{name}.tflite")
+        path = (folder.model_path if name == report.get("deployable")
+                else folder.variant_path(name))
         try:
             data = path.read_bytes()
             out[name] = _Model(path, data, parse_model(data), None)
@@ -190,7 +186,7 @@ def _figure_section(title: str, png: bytes | None, caption: str) -> str:
 
 
 def _sparsity_section(report: dict, models: dict[str, _Model]) -> str:
-    layers = {n: _layer_sparsity(m.parsed) for n, m in models.items() if m.parsed is not None}
+    layers = {n: layer_sparsity(m.parsed) for n, m in models.items() if m.parsed is not None}
     layers = {n: v for n, v in layers.items() if v}
     if not layers:
         return ""
@@ -204,8 +200,6 @@ def _sparsity_section(report: dict, models: dict[str, _Model]) -> str:
 
 
 def _quantization_section(report: dict, models: dict[str, _Model]) -> str:
-    from pipeline.quantspec import check_quantization
-
     blocks = []
     for name, v in report["variants"].items():
         if v.get("recipe") != "int8" and "quantization_checks" not in v:
@@ -258,8 +252,6 @@ def _quant_facts(parsed) -> str:
 
 
 def _op_graph_section(report: dict, models: dict[str, _Model]) -> str:
-    from pipeline.quantspec import op_graph_diff
-
     dep = report.get("deployable")
     a, b = models.get("float32"), models.get(dep)
     if not a or not b or a.parsed is None or b.parsed is None or dep == "float32":
@@ -472,37 +464,6 @@ def _latency_png(report: dict) -> bytes | None:
     ax.legend()
     ax.grid(True, axis="y", alpha=0.3)
     return _png(fig)
-
-
-def _layer_sparsity(parsed) -> list[tuple[str, float]]:
-    """[(\"#k OPCODE\", zero fraction)] for each weight op in graph order."""
-    out = []
-    producers = {t: op for op in parsed.ops for t in op.outputs}
-    k = 0
-    for op in parsed.ops:
-        w = parsed.op_input(op, WEIGHT_INPUT.get(op.opcode))
-        if w is None:
-            continue
-        if not w.is_constant:  # float16 weights reach the op through a DEQUANTIZE
-            prod = producers.get(w.index)
-            if prod is None or prod.opcode != "DEQUANTIZE" or not prod.inputs:
-                continue
-            w = parsed.tensor(prod.inputs[0])
-            if not w.is_constant:
-                continue
-        k += 1
-        data = np.asarray(w.data)
-        if w.dtype in ("int8", "uint8", "int16") and w.zero_points:
-            zp = np.asarray(w.zero_points)
-            if zp.size > 1:
-                shape = [1] * data.ndim
-                shape[w.quantized_dimension] = zp.size
-                zp = zp.reshape(shape)
-            zeros = np.count_nonzero(data == zp)
-        else:
-            zeros = np.count_nonzero(data == 0)
-        out.append((f"#{k} {op.opcode}", float(zeros / max(data.size, 1))))
-    return out
 
 
 def _sparsity_png(layers: dict[str, list[tuple[str, float]]]) -> bytes:

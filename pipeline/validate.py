@@ -54,19 +54,30 @@ def dequantize(raw: np.ndarray, detail: dict) -> np.ndarray:
     return raw.astype(np.float32)
 
 
-def run_interpreter(model: bytes, images: np.ndarray, threads: int = 1) -> Interpreted:
-    """Classify RGB uint8 images one by one, fed as the model's metadata says."""
-    meta = read_metadata(model)
+def io_details(model: bytes) -> tuple[dict, dict]:
+    """The interpreter's (input, output) tensor details of a single-input, single-output model."""
+    interp = _interpreter(model)
+    return interp.get_input_details()[0], interp.get_output_details()[0]
+
+
+def invoke_each(model: bytes, tensors: np.ndarray, threads: int = 1) -> np.ndarray:
+    """Raw output tensors (N, C) for input tensors (N, ...) fed one at a time (batch 1)."""
     interp = _interpreter(model, threads)
     inp = interp.get_input_details()[0]
     out = interp.get_output_details()[0]
-    tensors = input_tensor(images, inp, meta.mean, meta.std)
     raws = []
-    for i in range(len(images)):
+    for i in range(len(tensors)):
         interp.set_tensor(inp["index"], tensors[i:i + 1])
         interp.invoke()
         raws.append(interp.get_tensor(out["index"]).reshape(-1).copy())
-    raw = np.stack(raws)
+    return np.stack(raws) if raws else np.zeros((0, int(np.prod(out["shape"]))), out["dtype"])
+
+
+def run_interpreter(model: bytes, images: np.ndarray, threads: int = 1) -> Interpreted:
+    """Classify RGB uint8 images one by one, fed as the model's metadata says."""
+    meta = read_metadata(model)
+    inp, out = io_details(model)
+    raw = invoke_each(model, input_tensor(images, inp, meta.mean, meta.std), threads)
     return Interpreted(scores=dequantize(raw, out), raw=raw)
 
 
@@ -88,9 +99,7 @@ def latency_ms(model: bytes, image: np.ndarray, threads: int, runs: int) -> dict
 
 
 def io_summary(model: bytes) -> dict:
-    interp = _interpreter(model)
-    inp = interp.get_input_details()[0]
-    out = interp.get_output_details()[0]
+    inp, out = io_details(model)
 
     def one(d):
         scale, zero = d["quantization"]

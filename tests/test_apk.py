@@ -462,7 +462,7 @@ def _make_keystore(path: Path, password: str, alias: str) -> Path:
 def test_write_samples_round_robin_png(tmp_path):
     from PIL import Image
 
-    from pipeline.android.bundle import write_samples
+    from pipeline.evalset import write_samples
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (9, 8, 8, 3), dtype=np.uint8)
@@ -514,8 +514,9 @@ def test_build_apk_wants_options():
         build_apk(Path("models/digits"))
 
 
-def test_eval_folder_names_agree_with_goldens():
-    goldens = pytest.importorskip("pipeline.goldens")
+def test_eval_assets_keep_the_model_folder_layout():
+    """assets/eval/ is models/<name>/eval/ copied whole: the instrumentation reads the same names."""
+    from pipeline import artifacts
     from pipeline.android import bundle
 
-    assert (bundle.EVAL_DIR, bundle.EVAL_IMAGES) == (goldens.EVAL_DIR, goldens.EVAL_IMAGES)
+    assert bundle.EVAL_ASSETS == artifacts.EVAL_DIR

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from _reports import make_report, write_report_json
 from pipeline.android.device import (
     DEVICE_REPORT, INSTRUMENTATION_CLASS, DeviceOptions, check_instrumentation, compare_with_python,
     format_device_report, install_failure, parse_devices, parse_instrument_output, pick_device,
@@ -294,7 +295,7 @@ def test_options_are_validated():
 def test_java_and_python_agree_on_names():
     """The instrumentation's class, asset folder and status code are mirrored in Python."""
     from pipeline.android import device
-    from pipeline.goldens import EVAL_DIR, EVAL_JSON
+    from pipeline.artifacts import EVAL_DIR, EVAL_JSON
 
     path = ROOT / "android_app/app/src/main/java" / (INSTRUMENTATION_CLASS.replace(".", "/") + ".java")
     java = path.read_text()
@@ -315,8 +316,8 @@ def inputs(tmp_path):
     (model_dir / "eval").mkdir(parents=True)
     (model_dir / "model.tflite").write_bytes(MODEL)
     (model_dir / "eval" / "eval.json").write_text(json.dumps(_eval_doc()))
-    (model_dir / "report.json").write_text(json.dumps({"deployable": "pruned_int8", "variants": {
-        "pruned_int8": {"latency_ms": {"1": {"mean": 0.05, "p90": 0.06}}}}}))
+    write_report_json(model_dir, make_report(variants={
+        "pruned_int8": {"latency_ms": {"1": {"mean": 0.05, "p90": 0.06}}}}))
     apk = tmp_path / "dist" / "tiny-debug.apk"
     apk.parent.mkdir()
     apk.write_bytes(b"PK\x03\x04 stand-in")

@@ -142,14 +142,14 @@ def test_unwritable_output(tmp_path):
 
 
 def test_gate_failure_lists_every_failed_check(tmp_path):
-    from pipeline.flow import _gate
+    from pipeline.gates import check_gates, raise_if_failed
 
     report = {"variants": {"pruned_int8": {
         "accuracy": 0.90, "agreement_with_keras": 0.95, "quantization_ok": False,
         "quantization_checks": [{"name": "weights int8", "ok": False, "detail": "conv1: -128"}]}},
         "keras": {"baseline": {"test_accuracy": 0.98}}}
     with pytest.raises(ValidationError) as err:
-        _gate(PipelineConfig(), report)
+        raise_if_failed(PipelineConfig(), check_gates(PipelineConfig(), report))
     text = str(err.value)
     assert "✗ quantization spec: weights int8: conv1: -128" in text
     assert "✗ accuracy within 0.010 of float32 Keras: 0.9000 vs 0.9800" in text

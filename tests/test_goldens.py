@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 import _models  # noqa: I001  (puts the checkout on sys.path, builds the tiny models)
+from _reports import make_report, write_report_json
 from pipeline.data import Dataset
 from pipeline.errors import DataError, ModelMissingError, ValidationError
-from pipeline.goldens import (EVAL_DIR, EVAL_JSON, build_eval_set, load_test_split, ranking, read_cases,
-                              read_eval_set, stratified_sample, synthetic_images, write_eval_set, write_goldens)
+from pipeline.artifacts import EVAL_DIR, EVAL_JSON
+from pipeline.evalset import build_eval_set, load_test_split, read_eval_set, stratified_sample, write_eval_set
+from pipeline.goldens import ranking, read_cases, synthetic_images, write_goldens
 from pipeline.imageops import resize_rgb
 from pipeline.metadata import ModelMetadata, write_metadata
 from pipeline.validate import run_interpreter
@@ -105,7 +107,7 @@ def test_write_eval_set_pngs_are_lossless(tmp_path):
     d = tmp_path / "m"
     d.mkdir()
     (d / "model.tflite").write_bytes(_tiny_model())
-    (d / "report.json").write_text(json.dumps({"deployable": "pruned_int8", "options": {"data": {"seed": 4}}}))
+    write_report_json(d, make_report(options={"data": {"seed": 4}}))
     ds = _dataset()
     out = write_eval_set(d, dataset=ds, count=6)
     assert out == d / EVAL_DIR
@@ -189,12 +191,12 @@ def test_load_test_split_notices_changed_data(digits_run, tmp_path):
 
 
 def test_ensure_eval_set_rewrites_only_when_stale(tmp_path):
-    from pipeline.goldens import ensure_eval_set
+    from pipeline.evalset import ensure_eval_set
 
     d = tmp_path / "m"
     d.mkdir()
     (d / "model.tflite").write_bytes(_tiny_model())
-    (d / "report.json").write_text(json.dumps({"deployable": "pruned_int8", "options": {"data": {"seed": 4}}}))
+    write_report_json(d, make_report(options={"data": {"seed": 4}}))
     ds = _dataset()
     out = ensure_eval_set(d, dataset=ds)
     stamp = (out / EVAL_JSON).stat().st_mtime_ns

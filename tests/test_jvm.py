@@ -2,7 +2,7 @@
 
 pytest writes golden vectors from real models (pipeline.goldens.write_goldens), compiles the core
 classes with the JUnit tests in android_app/app/src/test/ (`javac --release 8`, no android.* on
-the classpath) and runs them (pipeline.goldens.run_jvm_goldens). JUnit comes from Maven into the
+the classpath) and runs them (pipeline.jvm.run_jvm_goldens). JUnit comes from Maven into the
 cache outside the repository once; after that this runs offline.
 """
 
@@ -19,9 +19,11 @@ import numpy as np
 import pytest
 
 import _models  # noqa: I001  (puts the checkout on sys.path, builds the tiny models)
+from _reports import make_report, write_report_json
 from pipeline.errors import ToolchainError
-from pipeline.goldens import (core_sources, jvm_tools, junit_classpath, load_test_split, read_cases,
-                              run_jvm_goldens, write_eval_set, write_goldens)
+from pipeline.evalset import load_test_split, write_eval_set
+from pipeline.goldens import read_cases, write_goldens
+from pipeline.jvm import core_sources, junit_classpath, jvm_tools, run_jvm_goldens
 from pipeline.metadata import ModelMetadata, write_metadata
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,7 +148,7 @@ def _tiny_model_dir(tmp_path):
     meta = ModelMetadata(name="tiny", description="", version="1", author="tests", license="Apache-2.0",
                          labels=LABELS, mean=(0.0,), std=(255.0,), input_min=0, input_max=255)
     (d / "model.tflite").write_bytes(write_metadata(_models.int8_model(), meta))
-    (d / "report.json").write_text(json.dumps({"deployable": "pruned_int8", "options": {"data": {"seed": 1}}}))
+    write_report_json(d, make_report(options={"data": {"seed": 1}}))
     x = np.random.default_rng(0).integers(0, 256, size=(12, _models.SIZE, _models.SIZE, 3), dtype=np.uint8)
     y = np.arange(12) % 3
     none = np.zeros((0, _models.SIZE, _models.SIZE, 3), np.uint8)

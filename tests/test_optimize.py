@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 
 from _presets import preset_run, quick_config
+from _reports import make_report, write_report_json
 from pipeline.config import PipelineConfig
 from pipeline.errors import ConfigError, ValidationError
-from pipeline.optimize import PRESETS, STRUCTURED, sweep_sparsity, with_presets
+from pipeline.optimize import PRESETS, with_presets
+from pipeline.recipes import STRUCTURED
+from pipeline.sweep import sweep_sparsity
 
 PRESET_VARIANTS = [p.variant for p in PRESETS.values()]
 
@@ -31,8 +34,8 @@ def test_with_presets_adds_variants_once_and_can_ship_one():
 
 
 def test_every_preset_is_a_registered_int8_variant_of_its_source():
-    from pipeline.convert import VARIANTS
-    from pipeline.flow import SOURCES
+    from pipeline.sources import SOURCES
+    from pipeline.variants import VARIANTS
 
     for preset in PRESETS.values():
         variant = VARIANTS[preset.variant]
@@ -66,21 +69,20 @@ def test_sweep_rejects_bad_budget(tmp_path):
 
 def _fake_run_model(accuracy_at, gzip_at, calls):
     """A stand-in for flow.run_model: accuracy/gzip of the deployable variant per target."""
-    import json
     from pathlib import Path
 
     def fake(cfg, force=False, log=None, verbose=0):
         t = cfg.prune.final_sparsity
         calls.append(cfg)
-        report = {
-            "keras": {"baseline": {"test_accuracy": 0.98}},
-            "variants": {cfg.convert.deployable: {
+        report = make_report(
+            cfg.name, cfg.convert.deployable, config=cfg,
+            keras={"baseline": {"test_accuracy": 0.98}},
+            variants={cfg.convert.deployable: {
                 "accuracy": accuracy_at[t], "gzip_bytes": gzip_at[t], "bytes": 100_000,
                 "sparsity": {"overall": t}}},
-        }
+        )
         model_dir = Path(cfg.out_dir) / cfg.name
-        model_dir.mkdir(parents=True, exist_ok=True)
-        (model_dir / "report.json").write_text(json.dumps(report))
+        write_report_json(model_dir, report)
         return SimpleNamespace(model_dir=model_dir, report=report)
 
     return fake
@@ -89,12 +91,12 @@ def _fake_run_model(accuracy_at, gzip_at, calls):
 def test_sweep_picks_smallest_gzip_within_budget(tmp_path, monkeypatch):
     import json
 
-    import pipeline.flow
+    import pipeline.sweep
 
     calls = []
     accuracy = {0.5: 0.98, 0.7: 0.978, 0.8: 0.976, 0.9: 0.95}
     gzip_b = {0.5: 60_000, 0.7: 45_000, 0.8: 35_000, 0.9: 25_000}
-    monkeypatch.setattr(pipeline.flow, "run_model", _fake_run_model(accuracy, gzip_b, calls))
+    monkeypatch.setattr(pipeline.sweep, "run_model", _fake_run_model(accuracy, gzip_b, calls))
     cfg = PipelineConfig(out_dir=str(tmp_path), name="d")
     result = sweep_sparsity(cfg, [0.9, 0.5, 0.8, 0.7], max_drop=0.005, log=lambda m: None)
     # 0.8 loses 0.4 points (within 0.5), 0.9 loses 3: the smallest within budget is 0.8
@@ -116,10 +118,10 @@ def test_sweep_picks_smallest_gzip_within_budget(tmp_path, monkeypatch):
 
 
 def test_sweep_with_nothing_in_budget_lists_every_point(tmp_path, monkeypatch):
-    import pipeline.flow
+    import pipeline.sweep
 
     calls = []
-    monkeypatch.setattr(pipeline.flow, "run_model", _fake_run_model(
+    monkeypatch.setattr(pipeline.sweep, "run_model", _fake_run_model(
         {0.8: 0.95, 0.9: 0.90}, {0.8: 30_000, 0.9: 20_000}, calls))
     with pytest.raises(ValidationError) as err:
         sweep_sparsity(PipelineConfig(out_dir=str(tmp_path)), [0.8, 0.9], 0.01, log=lambda m: None)
@@ -195,9 +197,9 @@ def test_sparse24_has_at_most_two_nonzeros_in_every_four_inputs(run):
 
 @pytest.mark.slow
 def test_qat_does_not_modify_the_baseline(run):
-    from pipeline.flow import SOURCES
     from pipeline.data import load_dataset
-    from pipeline.optimize import qat_model
+    from pipeline.recipes import qat_model
+    from pipeline.sources import SOURCES
     from pipeline.train import train_baseline
 
     config, _ = run

@@ -9,6 +9,8 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
+from _reports import make_report, write_report_json
+from pipeline.config import PipelineConfig
 from pipeline.errors import ModelMissingError
 from pipeline.report import write_report
 from pipeline.validate import confusion_matrix
@@ -102,7 +104,7 @@ def tiny_model_dir(tmp_path):
         "timings_s": {"data": 0.1, "keras:baseline": 2.0},
         "environment": {"python": "3.11"},
     }
-    (d / "report.json").write_text(json.dumps(report))
+    write_report_json(d, make_report(config=PipelineConfig(), **report))
     return d
 
 

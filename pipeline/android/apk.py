@@ -41,7 +41,9 @@ from typing import Iterator, Mapping
 from pipeline.android.appfacts import AppFacts, read_app_facts
 from pipeline.android.bundle import MODEL_ASSET, build_command, bundle_assets, check_model
 from pipeline.android.toolchain import Toolchain, ToolchainOptions, resolve_toolchain
+from pipeline.artifacts import ModelDir
 from pipeline.errors import ApkError, ConfigError, ModelFileError
+from pipeline.evalset import ensure_eval_set
 from pipeline.fsutil import atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -232,10 +234,8 @@ def build_apk(options: ApkOptions) -> ApkResult:
     facts = read_app_facts(app_dir)
     sources = _source_sets(app_dir)
     model = check_model(Path(options.model_dir))  # before the (slower) toolchain resolution
-    if (Path(options.model_dir) / "report.json").is_file():  # a pipeline-built model folder
+    if ModelDir(options.model_dir).has_report():  # a pipeline-built model folder
         with timer("eval_set"):
-            from pipeline.goldens import ensure_eval_set
-
             ensure_eval_set(Path(options.model_dir))  # assets/eval/ for the instrumentation
     with timer("toolchain"):
         tc_options = options.toolchain

@@ -1,9 +1,8 @@
 """Stage the app's assets: the deployable model and the sample images for the UI's strip.
 
 Public entry point: `bundle_assets(model_dir, dest, samples_dir=None) -> BundleResult`
-(`check_model(model_dir)` alone checks the model is there before a longer build starts;
-`write_samples(...)` is for the model stage: it writes `models/<name>/samples/` in the form
-this module bundles).
+(`check_model(model_dir)` alone checks the model is there before a longer build starts; the
+model stage writes `models/<name>/samples/` with `pipeline.evalset.write_samples`).
 `dest` is replaced as a whole (atomically): the hermetic build stages into a temporary folder;
 for Gradle builds the destination is `android_app/app/src/main/assets/` (ignored by git).
 
@@ -14,21 +13,20 @@ The asset names are mirrored by the app's `ModelAssets.java` (tests check they a
 
 from __future__ import annotations
 
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.artifacts import EVAL_DIR, ModelDir
 from pipeline.errors import DataError, ModelFileError, ModelMissingError
+from pipeline.evalset import MAX_SAMPLES
 from pipeline.fsutil import sha256_bytes, staged_dir
 
-MODEL_FILE = "model.tflite"  # what the pipeline writes in models/<name>/
+# Asset names, mirrored by the app's ModelAssets.java (tests check they agree).
 MODEL_ASSET = "model.tflite"  # ModelAssets.MODEL_ASSET: where the app (and ML Kit) load it from
-SAMPLES_DIR = "samples"  # ModelAssets.SAMPLES_DIR; also the default source in models/<name>/
-EVAL_DIR = "eval"  # pipeline.goldens.EVAL_DIR: the evaluation set, copied whole to assets/eval/
-EVAL_IMAGES = "images"  # pipeline.goldens.EVAL_IMAGES: its PNGs (also the samples when none are given)
+SAMPLES_DIR = "samples"  # ModelAssets.SAMPLES_DIR
+EVAL_ASSETS = EVAL_DIR  # the evaluation set, copied whole to assets/eval/
 SAMPLE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif")
-MAX_SAMPLES = 32
 MAX_SAMPLE_BYTES = 2 * 1024 * 1024
 
 
@@ -62,12 +60,12 @@ def bundle_assets(model_dir: Path, dest: Path, samples_dir: Path | None = None) 
     Raises ModelMissingError when the model is missing, ModelFileError when it is not a TFLite
     file, DataError when a given samples folder does not exist.
     """
-    model_dir = Path(model_dir)
-    model = check_model(model_dir)
+    folder = ModelDir(model_dir)
+    model = check_model(folder.path)
     data = model.read_bytes()
-    source = _samples_source(model_dir, samples_dir)
+    source = _samples_source(folder, samples_dir)
     samples = _sample_files(source) if source is not None else []
-    eval_dir = model_dir / EVAL_DIR
+    eval_dir = folder.eval_dir
     eval_files = [p for p in sorted(eval_dir.rglob("*")) if p.is_file()] if eval_dir.is_dir() else []
     with staged_dir(Path(dest)) as stage:
         (stage / MODEL_ASSET).write_bytes(data)
@@ -76,7 +74,7 @@ def bundle_assets(model_dir: Path, dest: Path, samples_dir: Path | None = None) 
             for path in samples:
                 shutil.copyfile(path, stage / SAMPLES_DIR / path.name)
         for path in eval_files:
-            target = stage / EVAL_DIR / path.relative_to(eval_dir)
+            target = stage / EVAL_ASSETS / path.relative_to(eval_dir)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
     return BundleResult(
@@ -90,42 +88,12 @@ def bundle_assets(model_dir: Path, dest: Path, samples_dir: Path | None = None) 
     )
 
 
-def write_samples(images, labels, class_names, dest: Path, per_class: int = 2) -> tuple[Path, ...]:
-    """Save sample images for the app's strip as PNG files in `dest` (for the model stage).
-
-    `images`: (N, H, W, 3) uint8 RGB, e.g. the test split; `labels`: N class indices into
-    `class_names`. Takes the first `per_class` images of each class, round-robin over the
-    classes, at most MAX_SAMPLES in all; files are named `<nn>_<class>.png` so the strip
-    shows them by class. PNG keeps the pixels exact (JPEG would not).
-    """
-    import numpy as np
-    from PIL import Image
-
-    images, labels = np.asarray(images), np.asarray(labels)
-    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8 or len(images) != len(labels):
-        raise DataError(
-            f"sample images must be (N, H, W, 3) uint8 with one label each, got {images.shape} {images.dtype} "
-            f"and {len(labels)} labels", "pass the dataset's x_test and y_test",
-        )
-    picks = [[int(i) for i in np.flatnonzero(labels == c)[:per_class]] for c in range(len(class_names))]
-    order = [row[k] for k in range(per_class) for row in picks if k < len(row)][:MAX_SAMPLES]
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    written = []
-    for n, i in enumerate(order):
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(class_names[int(labels[i])])).strip("._") or "class"
-        path = dest / f"{n:02d}_{safe}.png"
-        Image.fromarray(images[i]).save(path)
-        written.append(path)
-    return tuple(written)
-
-
 def check_model(model_dir: Path) -> Path:
     """`<model_dir>/model.tflite` if it exists and is a TFLite file.
 
     Raises ModelMissingError (with the command that builds it) or ModelFileError.
     """
-    model = Path(model_dir) / MODEL_FILE
+    model = ModelDir(model_dir).model_path
     build = build_command(Path(model_dir))
     if not model.is_file():
         raise ModelMissingError(f"no model at {model}", f"build it first: {build}")
@@ -147,9 +115,9 @@ def build_command(model_dir: Path) -> str:
     return f"invoke model --name {name}{out}"
 
 
-def _samples_source(model_dir: Path, samples_dir: Path | None) -> Path | None:
+def _samples_source(folder: ModelDir, samples_dir: Path | None) -> Path | None:
     if samples_dir is None:
-        for default in (model_dir / SAMPLES_DIR, model_dir / EVAL_DIR / EVAL_IMAGES):
+        for default in (folder.samples_dir, folder.eval_images_dir):
             if default.is_dir():
                 return default
         return None

@@ -8,7 +8,8 @@ Public entry point: `run_emulator_test(options) -> dict`. Steps:
  4. `adb shell am instrument -w -r <package>/<EvalInstrumentation>`: the app's own classifier runs
     over the evaluation set on the device (android_app/.../eval/EvalInstrumentation.java);
  5. parse the raw instrumentation output (`parse_instrument_output`, a pure function), compare
-    with Python's results from `eval.json`, write `models/<name>/device-report.json` atomically.
+    with Python's results from the evaluation set, write the device report atomically
+    (`ModelDir.write_device_report`; `tasks.py` then refreshes the fidelity table's device row).
 The result has `passed`: false when more than `max_changed` images changed their top-1 from
 Python's. `format_device_report(report)` gives the side-by-side table. Every failure on the way
 (no adb, no device, install refused, instrumentation missing or crashed) is one DeviceError
@@ -33,11 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from pipeline.errors import ConfigError, DeviceError
-from pipeline.fsutil import atomic_write_json
+from pipeline.android.appfacts import read_app_facts
+from pipeline.artifacts import DEVICE_REPORT, ModelDir
+from pipeline.errors import ConfigError, DeviceError, PipelineError
+from pipeline.runlog import first_line, log as default_log, output_tail
 
 INSTRUMENTATION_CLASS = "com.example.imageclassifier.eval.EvalInstrumentation"
-DEVICE_REPORT = "device-report.json"
 STATUS_IMAGE = 1  # EvalInstrumentation.STATUS_IMAGE
 RESULT_OK = -1  # android.app.Activity.RESULT_OK
 ADB_INSTALL = ("sudo apt-get install adb (Debian/Ubuntu), or install the Android SDK platform-tools "
@@ -109,22 +111,17 @@ class DeviceOptions:
 
 def run_emulator_test(options: DeviceOptions, log: Callable[[str], None] | None = None) -> dict:
     """Install, run the on-device evaluation, compare with Python; write device-report.json."""
-    from pipeline.android.appfacts import read_app_facts
-    from pipeline.goldens import EVAL_DIR, EVAL_JSON
-
-    log = log or _log
-    model_dir = Path(options.model_dir)
+    log = log or default_log
+    folder = ModelDir(options.model_dir)
     apk = options.apk_path
-    name = model_dir.resolve().name
-    model = model_dir / "model.tflite"
+    name = folder.path.resolve().name
+    model = folder.model_path
     if not model.is_file():
         raise DeviceError(f"no model at {model}", f"build it and the APK: invoke build-apk --name {name}")
-    eval_json = model_dir / EVAL_DIR / EVAL_JSON
-    try:
-        eval_doc = json.loads(eval_json.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise DeviceError(f"no evaluation set at {eval_json}",
-                          f"build the APK, which writes it: invoke build-apk --name {name}") from None
+    eval_doc = folder.read_eval_doc()
+    if eval_doc is None:
+        raise DeviceError(f"no evaluation set at {folder.eval_json}",
+                          f"build the APK, which writes it: invoke build-apk --name {name}")
     if not apk.is_file():
         raise DeviceError(f"no APK at {apk}", f"build it first: invoke build-apk --name {name}")
     package = read_app_facts(Path(options.app_dir)).application_id
@@ -140,7 +137,7 @@ def run_emulator_test(options: DeviceOptions, log: Callable[[str], None] | None 
     parsed = parse_instrument_output(res.stdout)
     check_instrumentation(parsed, component, serial)
 
-    report = compare_with_python(eval_doc, parsed, _python_latency(model_dir), options.max_changed)
+    report = compare_with_python(eval_doc, parsed, _python_latency(folder), options.max_changed)
     report.update(serial=serial, apk=str(apk), component=component)
     local_sha = hashlib.sha256(model.read_bytes()).hexdigest()
     device_sha = report["device"].get("model_sha256")
@@ -150,8 +147,7 @@ def run_emulator_test(options: DeviceOptions, log: Callable[[str], None] | None 
             f"({local_sha[:12]})",
             f"rebuild the APK from this model: invoke build-apk --name {name}, then run this again",
         )
-    atomic_write_json(model_dir / DEVICE_REPORT, report)
-    _update_fidelity(model_dir)
+    folder.write_device_report(report)
     return report
 
 
@@ -208,7 +204,7 @@ def parse_devices(text: str) -> list[tuple[str, str]]:
 def list_devices(adb: Path, timeout: int = 60) -> list[tuple[str, str]]:
     res = _adb(adb, None, ["devices"], min(timeout, 120), "adb devices")
     if res.returncode != 0 or "List of devices attached" not in res.stdout:
-        raise DeviceError(f"`adb devices` failed (exit {res.returncode}): {_last_lines(res.stdout, 3)}",
+        raise DeviceError(f"`adb devices` failed (exit {res.returncode}): {output_tail(res.stdout, 3)}",
                           "restart the adb server (adb kill-server; adb start-server) and run this again")
     return parse_devices(res.stdout)
 
@@ -248,7 +244,7 @@ def install(adb: Path, serial: str, apk: Path, package: str, timeout: int) -> No
     reason = install_failure(res.stdout)
     code = re.match(r"(INSTALL_[A-Z_]+)", reason or "")
     fix = _INSTALL_FIXES.get(code.group(1) if code else "", "see adb's message; `adb logcat -d` has more")
-    raise DeviceError(f"{serial} refused to install {apk}: {reason or _last_lines(res.stdout, 3)}",
+    raise DeviceError(f"{serial} refused to install {apk}: {reason or output_tail(res.stdout, 3)}",
                       fix.format(package=package))
 
 
@@ -336,7 +332,7 @@ def check_instrumentation(parsed: dict, component: str, serial: str = "the devic
         if short.strip().rstrip(".") == "Process crashed":
             raise DeviceError(f"the app's process crashed on {serial} during the evaluation",
                               f"see why: {logcat}")
-        raise DeviceError(f"the evaluation crashed on {serial}: {_first_line(detail)}",
+        raise DeviceError(f"the evaluation crashed on {serial}: {first_line(detail)}",
                           f"see the stack trace: {logcat}")
     if "error" in result:
         where = f" (at {result['error_at']})" if result.get("error_at") else ""
@@ -349,7 +345,7 @@ def check_instrumentation(parsed: dict, component: str, serial: str = "the devic
                           f"and {logcat}")
     if parsed["code"] != RESULT_OK:
         raise DeviceError(f"the evaluation ended with code {parsed['code']} (expected {RESULT_OK}): "
-                          f"{_first_line(result.get('stream', '')) or 'no message'}", f"see {logcat}")
+                          f"{first_line(result.get('stream', '')) or 'no message'}", f"see {logcat}")
     if "images" not in result:
         raise DeviceError(f"the instrumentation on {serial} reported no evaluation result "
                           f"(keys: {', '.join(sorted(result)) or 'none'})",
@@ -476,21 +472,14 @@ def format_device_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _python_latency(model_dir: Path) -> dict | None:
-    """Python's single-thread invoke latency of the deployable model, from report.json."""
+def _python_latency(folder: ModelDir) -> dict | None:
+    """Python's single-thread invoke latency of the deployable model, from its report."""
     try:
-        report = json.loads((model_dir / "report.json").read_text())
+        report = folder.read_report()
         lat = report["variants"][report["deployable"]]["latency_ms"]["1"]
         return {"mean": float(lat["mean"]), "p90": float(lat["p90"])}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (PipelineError, KeyError, TypeError, ValueError):
         return None
-
-
-def _update_fidelity(model_dir: Path) -> None:
-    """Refresh the device row of report.json's fidelity table, when the report has one."""
-    from pipeline.fidelity import update_device_row
-
-    update_device_row(model_dir)
 
 
 def _is_int(value) -> bool:
@@ -513,15 +502,3 @@ def _int(value) -> int | None:
 
 def _ints(text: str | None) -> list[int]:
     return [int(x) for x in text.split(",")] if text else []
-
-
-def _first_line(text: str) -> str:
-    return next((line.strip() for line in (text or "").splitlines() if line.strip()), "")
-
-
-def _last_lines(text: str, n: int) -> str:
-    return " | ".join(line.strip() for line in (text or "").strip().splitlines()[-n:]) or "no output"
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
