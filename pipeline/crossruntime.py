@@ -10,7 +10,8 @@ normalization from the metadata itself, and compare its scores with our interpre
     agreement["within_tolerance"], agreement["top1_agreement"]
 
 Images must already be at the model's input size, so MediaPipe does no resize of its own
-(FIELD_NOTES §7: a different resize alone moved accuracy 6.5 points); this is checked, not assumed.
+(a different resize alone moved digits accuracy 6.5 points, docs/FACTS.md); this is checked,
+not assumed.
 """
 
 from __future__ import annotations
@@ -62,61 +63,81 @@ def mediapipe_agreement(
         ValidationError: the inputs do not fit the model (wrong image size, score shape), or
             MediaPipe cannot load the model or classify an image.
     """
-    source = "<bytes>" if isinstance(model, bytes) else str(model)
-    try:
-        data = model if isinstance(model, bytes) else Path(model).read_bytes()
-    except OSError as exc:
-        raise ModelFileError(f"cannot read {source} ({exc.strerror or exc})",
-                             "check the path: pass an existing .tflite file") from None
+    data, source = _model_bytes(model)
     images = np.asarray(images)
     reference = np.asarray(reference_scores, dtype=np.float64)
     labels = [str(x) for x in labels]
     height, width, out_dtype, out_scale, meta_labels = _model_facts(data, source)
     _check_inputs(images, reference, labels, height, width, source)
     n, classes = reference.shape
-    tolerance = float(atol) if atol is not None else (
-        UINT8_SCORE_TOLERANCE if out_dtype == "uint8" else FLOAT_SCORE_TOLERANCE)
-    if out_dtype == "uint8" and atol is None and out_scale > tolerance:
-        tolerance = out_scale  # one quantization step, whatever the output scale is
+    tolerance = _tolerance(atol, out_dtype, out_scale)
 
     with _model_file(model, data) as path:
         scores, names, missing, unchanged = _classify_all(path, source, images, classes)
 
-    problems = []
-    for i in range(classes):
-        if meta_labels is not None and i < len(meta_labels) and meta_labels[i] != labels[i]:
-            problems.append(f"class {i}: metadata says {meta_labels[i]!r}, expected {labels[i]!r}")
-        if names[i] is not None and names[i] != labels[i]:
-            problems.append(f"class {i}: MediaPipe says {names[i]!r}, expected {labels[i]!r}")
-    if meta_labels is not None and len(meta_labels) != classes:
-        problems.insert(0, f"metadata has {len(meta_labels)} labels, the output has {classes} classes")
-    if meta_labels is None:
-        problems.insert(0, "the model's metadata has no labels")
-
-    ours, theirs = reference.argmax(axis=1), np.nan_to_num(scores, nan=-1.0).argmax(axis=1)
-    disagree = np.flatnonzero(ours != theirs)
-    finite = np.isfinite(scores)
-    diff = float(np.max(np.abs(scores[finite] - reference[finite]))) if finite.any() else float("nan")
-    within = bool(finite.all() and diff <= tolerance + 1e-12)
+    problems = _label_problems(meta_labels, names, labels, classes)
     result = {
         "runtime": f"mediapipe {package_version('mediapipe')} ImageClassifier",
         "images": int(n),
         "classes": int(classes),
         "output_dtype": out_dtype,
-        "top1_agreement": float(1.0 - len(disagree) / n),
-        "disagreements": int(len(disagree)),
-        "disagreement_indices": [int(i) for i in disagree],
-        "max_abs_score_diff": diff,
-        "tolerance": tolerance,
-        "within_tolerance": within,
+        **_score_agreement(reference, scores, tolerance),
         "labels_match": not problems,
         "label_problems": problems[:10],
         "missing_scores": int(missing),
         "images_unchanged": bool(unchanged),
     }
-    result["passed"] = bool(
-        not len(disagree) and within and not problems and not missing and unchanged)
+    result["passed"] = bool(not result["disagreements"] and result["within_tolerance"]
+                            and not problems and not missing and unchanged)
     return result
+
+
+def _score_agreement(reference: np.ndarray, scores: np.ndarray, tolerance: float) -> dict:
+    """Top-1 agreement and the largest score difference (MediaPipe's NaN: a missing score)."""
+    ours, theirs = reference.argmax(axis=1), np.nan_to_num(scores, nan=-1.0).argmax(axis=1)
+    disagree = np.flatnonzero(ours != theirs)
+    finite = np.isfinite(scores)
+    diff = float(np.max(np.abs(scores[finite] - reference[finite]))) if finite.any() else float("nan")
+    return {
+        "top1_agreement": float(1.0 - len(disagree) / len(reference)),
+        "disagreements": int(len(disagree)),
+        "disagreement_indices": [int(i) for i in disagree],
+        "max_abs_score_diff": diff,
+        "tolerance": tolerance,
+        "within_tolerance": bool(finite.all() and diff <= tolerance + 1e-12),
+    }
+
+
+def _model_bytes(model) -> tuple[bytes, str]:
+    source = "<bytes>" if isinstance(model, bytes) else str(model)
+    try:
+        return (model if isinstance(model, bytes) else Path(model).read_bytes()), source
+    except OSError as exc:
+        raise ModelFileError(f"cannot read {source} ({exc.strerror or exc})",
+                             "check the path: pass an existing .tflite file") from None
+
+
+def _tolerance(atol: float | None, out_dtype: str, out_scale: float) -> float:
+    if atol is not None:
+        return float(atol)
+    if out_dtype == "uint8":  # one quantization step, whatever the output scale is
+        return max(UINT8_SCORE_TOLERANCE, out_scale)
+    return FLOAT_SCORE_TOLERANCE
+
+
+def _label_problems(meta_labels, names, labels, classes: int) -> list[str]:
+    """How the metadata's and MediaPipe's category names differ from the expected labels."""
+    problems = []
+    if meta_labels is None:
+        problems.append("the model's metadata has no labels")
+    elif len(meta_labels) != classes:
+        problems.append(f"metadata has {len(meta_labels)} labels, the output has {classes} classes")
+    for i in range(classes):
+        if meta_labels is not None and i < len(meta_labels) and meta_labels[i] != labels[i]:
+            problems.append(f"class {i}: metadata says {meta_labels[i]!r}, expected {labels[i]!r}")
+        if names[i] is not None and names[i] != labels[i]:
+            problems.append(f"class {i}: MediaPipe says {names[i]!r}, expected {labels[i]!r}")
+    return problems
 
 
 def _model_facts(data: bytes, source: str):

@@ -40,7 +40,7 @@ def cached_dataset(config: PipelineConfig, cache: StageCache, log: Log) -> tuple
     for path, reason in dataset.skipped[:_MAX_LISTED_SKIPS]:
         log(f"    skipped {path}: {reason}")
     if len(dataset.skipped) > _MAX_LISTED_SKIPS:
-        log(f"    ... and {len(dataset.skipped) - _MAX_LISTED_SKIPS} more (all listed in report.json)")
+        log(f"    ... and {len(dataset.skipped) - _MAX_LISTED_SKIPS} more (all listed in the model's report)")
     return dataset, key
 
 

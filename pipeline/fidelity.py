@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.artifacts import DEVICE_REPORT, MODEL, ModelDir
+from pipeline.artifacts import DEVICE_REPORT, EVAL_JSON, MODEL, ModelDir
 from pipeline.config import config_from_dict
 from pipeline.crossruntime import mediapipe_agreement
 from pipeline.errors import ModelMissingError, PipelineError, ValidationError
@@ -80,7 +80,7 @@ def fidelity_table(model_dir: Path, *, dataset=None, keras_scores: np.ndarray | 
     same = bool(np.array_equal(stored, ref.scores.astype(np.float32)))
     rows.update([row("interpreter", doc["python"].get("runtime") or "LiteRT interpreter (Python)",
                      ref.scores, note="reference" + ("" if same else
-                                                     "; eval.json holds other scores: rebuild the APK"),
+                                                     f"; {EVAL_JSON} holds other scores: rebuild the APK"),
                      eval_json_matches=same)])
     if mediapipe:
         rows.update([_guard("mediapipe", "MediaPipe ImageClassifier",

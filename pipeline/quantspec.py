@@ -1,4 +1,4 @@
-"""The TFLite int8 quantization spec, checked on the converted file (FIELD_NOTES §2).
+"""The TFLite int8 quantization spec, checked on the converted file (docs/FACTS.md, "int8").
 
 Source: tensorflow.org/lite/performance/quantization_spec. real = (q - zero_point) * scale.
 

@@ -295,7 +295,7 @@ def _confusion_section(report: dict) -> str:
     source = "recorded by validation in the interpreter"
     if matrix is None:
         return (f"<section><h2>Confusion matrix ({_e(dep)})</h2><p class='note'>not recorded "
-                "in this report.json (made by an older version): rebuild the model with "
+                "in this report (made by an older version): rebuild the model with "
                 "invoke model --force</p></section>")
     m = np.asarray(matrix, dtype=np.int64)
     recall = np.diag(m) / np.maximum(m.sum(axis=1), 1)

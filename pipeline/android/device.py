@@ -359,8 +359,38 @@ def compare_with_python(eval_doc: dict, parsed: dict, python_latency: dict | Non
                         max_changed: int = 0) -> dict:
     """The device report: Python's and the device's results side by side, image by image."""
     labels = eval_doc["labels"]
-    py_images = {e["file"]: e for e in eval_doc["images"]}
     result = parsed["result"]
+    per_image = _per_image(eval_doc, parsed)
+    n = int(result["images"])
+    if len(per_image) != n:
+        raise DeviceError(f"the device reported {len(per_image)} per-image results for {n} images",
+                          "the output was cut short: run this again")
+    changed = [p for p in per_image if p["device_top1"] != p["python_top1"]]
+    evaluated = {p["file"] for p in per_image}
+    py_subset = [e for e in eval_doc["images"] if e["file"] in evaluated]
+    py_correct = sum(e["top1"] == e["label"] for e in py_subset)
+    device = _device_side(result, n)
+    python = {
+        "runtime": eval_doc["python"].get("runtime"), "images": len(py_subset), "correct": py_correct,
+        "accuracy": py_correct / len(py_subset) if py_subset else float("nan"),
+        "per_class_correct": [sum(e["label"] == c and e["top1"] == c for e in py_subset)
+                              for c in range(len(labels))],
+        "per_class_total": [sum(e["label"] == c for e in py_subset) for c in range(len(labels))],
+        "inference_ms": python_latency,
+    }
+    return {
+        "format": 1, "labels": labels, "python": python, "device": device,
+        "changed": changed, "changed_count": len(changed), "max_changed": max_changed,
+        "top1_agreement": 1.0 - len(changed) / n if n else 1.0,
+        "accuracy_delta": device["accuracy"] - python["accuracy"],
+        "passed": len(changed) <= max_changed,
+        "per_image": per_image,
+    }
+
+
+def _per_image(eval_doc: dict, parsed: dict) -> list[dict]:
+    """One entry per image status of the instrumentation, beside Python's result for it."""
+    py_images = {e["file"]: e for e in eval_doc["images"]}
     per_image = []
     for status in parsed["statuses"]:
         v = status["values"]
@@ -379,16 +409,11 @@ def compare_with_python(eval_doc: dict, parsed: dict, python_latency: dict | Non
             "max_score_diff": _float(v.get("max_score_diff")),
             "total_ms": _float(v.get("total_ms")), "inference_ms": _float(v.get("inference_ms")),
         })
-    n = int(result["images"])
-    if len(per_image) != n:
-        raise DeviceError(f"the device reported {len(per_image)} per-image results for {n} images",
-                          "the output was cut short: run this again")
-    changed = [p for p in per_image if p["device_top1"] != p["python_top1"]]
-    evaluated = {p["file"] for p in per_image}
-    py_subset = [e for e in eval_doc["images"] if e["file"] in evaluated]
-    py_correct = sum(e["top1"] == e["label"] for e in py_subset)
-    py = eval_doc["python"]
-    device = {
+    return per_image
+
+
+def _device_side(result: dict, n: int) -> dict:
+    return {
         "runtime": result.get("runtime"), "device": result.get("device"), "abi": result.get("abi"),
         "sdk": result.get("sdk"), "threads": _int(result.get("threads")),
         "images": n, "correct": int(result["correct"]), "accuracy": float(result["accuracy"]),
@@ -400,27 +425,6 @@ def compare_with_python(eval_doc: dict, parsed: dict, python_latency: dict | Non
         "inference_ms": {"mean": _float(result.get("inference_mean_ms")),
                          "p90": _float(result.get("inference_p90_ms"))},
         "model_sha256": result.get("model_sha256"),
-    }
-    python = {
-        "runtime": py.get("runtime"), "images": len(py_subset), "correct": py_correct,
-        "accuracy": py_correct / len(py_subset) if py_subset else float("nan"),
-        "per_class_correct": [sum(e["label"] == c and e["top1"] == c for e in py_subset)
-                              for c in range(len(labels))],
-        "per_class_total": [sum(e["label"] == c for e in py_subset) for c in range(len(labels))],
-        "inference_ms": python_latency,
-    }
-    return {
-        "format": 1,
-        "labels": labels,
-        "python": python,
-        "device": device,
-        "changed": changed,
-        "changed_count": len(changed),
-        "max_changed": max_changed,
-        "top1_agreement": 1.0 - len(changed) / n if n else 1.0,
-        "accuracy_delta": device["accuracy"] - python["accuracy"],
-        "passed": len(changed) <= max_changed,
-        "per_image": per_image,
     }
 
 
@@ -465,7 +469,7 @@ def format_device_report(report: dict) -> str:
         lines.append(f"  changed: {p['file']}: true {name(p['label'])}, Python {name(p['python_top1'])} "
                      f"({p['python_score']:.4f}) -> device {name(p['device_top1'])} ({device_score})")
     if len(report["changed"]) > 50:
-        lines.append(f"  ... and {len(report['changed']) - 50} more (device-report.json lists all)")
+        lines.append(f"  ... and {len(report['changed']) - 50} more ({DEVICE_REPORT} lists all)")
     mark = "✓" if report["passed"] else "✗"
     lines.append(f"{mark} {report['changed_count']} of {dev['images']} image(s) changed top-1 on the device "
                  f"(allowed: {report['max_changed']})")
