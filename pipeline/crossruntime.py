@@ -25,7 +25,9 @@ from typing import Sequence
 import numpy as np
 
 from pipeline.errors import ModelFileError, PipelineError, ValidationError
+from pipeline.metadata import read_metadata
 from pipeline.runlog import package_version
+from pipeline.tflite_file import parse_model
 
 FLOAT_SCORE_TOLERANCE = 1e-5  # float32 output: only rounding differences are acceptable
 UINT8_SCORE_TOLERANCE = 1.0 / 256.0  # uint8 output: one quantization step of a softmax output
@@ -142,9 +144,6 @@ def _label_problems(meta_labels, names, labels, classes: int) -> list[str]:
 
 def _model_facts(data: bytes, source: str):
     """Input H, W, output dtype and scale, and the metadata labels (None if unreadable)."""
-    from pipeline.metadata import read_metadata
-    from pipeline.tflite_file import parse_model
-
     try:
         parsed = parse_model(data)
     except PipelineError as exc:

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from _deployable import assert_deployable
 from pipeline.config import DataOptions, PipelineConfig, PruneOptions, ValidateOptions
 from pipeline.errors import DataError, OutputError, ValidationError
 
@@ -39,39 +40,10 @@ def test_deployable_accuracy_and_agreement(digits_run):
     assert dep["agreement_with_keras"] >= 0.98
 
 
-def test_deployable_io_is_uint8_with_softmax(digits_run):
-    from pipeline.tflite_file import parse_model
-
+def test_deployable_is_full_int8_with_uint8_io_and_softmax(digits_run):
     _, result = digits_run
-    io = result.report["variants"]["pruned_int8"]["io"]
-    assert io["input"]["dtype"] == "uint8" and io["output"]["dtype"] == "uint8"
-    assert io["input"]["shape"] == [1, 32, 32, 3] and io["output"]["shape"] == [1, 10]
-    assert io["input"]["scale"] == pytest.approx(1 / 255) and io["input"]["zero_point"] == 0
-    assert io["output"]["scale"] == pytest.approx(1 / 256) and io["output"]["zero_point"] == 0
-    ops = parse_model(result.model_path.read_bytes()).op_counts()
-    assert ops.get("SOFTMAX") == 1
-
-
-def test_quantization_spec_from_file(digits_run):
-    from pipeline.quantspec import check_quantization
-    from pipeline.tflite_file import parse_model
-
-    _, result = digits_run
-    parsed = parse_model(result.model_path.read_bytes())
-    checks = check_quantization(parsed, io_dtype="uint8")
-    assert checks and all(c.ok for c in checks), [c for c in checks if not c.ok]
-    weights = [t for t in parsed.tensors if t.is_constant and t.dtype == "int8"]
-    assert weights
-    for t in weights:
-        assert t.data.min() >= -127 and t.data.max() <= 127
-        assert set(t.zero_points) == {0}
-    for t in parsed.tensors:
-        if not t.is_constant and t.dtype == "int8":
-            assert len(t.zero_points) == 1 and -128 <= t.zero_points[0] <= 127
-    biases = [parsed.tensor(op.inputs[2]) for op in parsed.ops
-              if op.opcode in ("CONV_2D", "FULLY_CONNECTED") and len(op.inputs) > 2
-              and op.inputs[2] >= 0]
-    assert biases and all(b.dtype == "int32" for b in biases)
+    assert_deployable(result.model_path.read_bytes(), result.report["variants"]["pruned_int8"],
+                      shape=(32, 32), classes=10)
 
 
 def test_sparsity_survives_conversion(digits_run):

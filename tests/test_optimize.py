@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from _deployable import assert_deployable
 from _presets import preset_run, quick_config
 from _reports import make_report, write_report_json
 from pipeline.config import PipelineConfig
@@ -138,21 +139,12 @@ def test_sweep_with_nothing_in_budget_lists_every_point(tmp_path, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", PRESET_VARIANTS)
 def test_preset_passes_the_deployable_validations(run, variant):
-    from pipeline.quantspec import check_quantization
-    from pipeline.tflite_file import parse_model
+    from pipeline.artifacts import ModelDir
 
     config, result = run
     r = result.report
     v = r["variants"][variant]
-    assert v["io"]["input"]["dtype"] == "uint8" and v["io"]["output"]["dtype"] == "uint8"
-    io = v["io"]
-    assert io["input"]["scale"] == pytest.approx(1 / 255) and io["input"]["zero_point"] == 0
-    assert io["output"]["scale"] == pytest.approx(1 / 256) and io["output"]["zero_point"] == 0
-    assert v["quantization_ok"], [c for c in v["quantization_checks"] if not c["ok"]]
-    parsed = parse_model((result.model_dir / "variants" / f"{variant}.tflite").read_bytes())
-    checks = check_quantization(parsed, io_dtype="uint8")
-    assert all(c.ok for c in checks), [str(c) for c in checks if not c.ok]
-    assert parsed.op_counts().get("SOFTMAX") == 1
+    assert_deployable(ModelDir(result.model_dir).variant_bytes(variant), v)
     # a 16-pixel, few-epoch model: reasonable, and faithful to its Keras source
     assert v["accuracy"] >= 0.85
     assert v["accuracy"] >= r["keras"]["baseline"]["test_accuracy"] - 0.08

@@ -42,9 +42,10 @@ from pipeline.android.appfacts import AppFacts, read_app_facts
 from pipeline.android.bundle import MODEL_ASSET, build_command, bundle_assets, check_model
 from pipeline.android.toolchain import Toolchain, ToolchainOptions, resolve_toolchain
 from pipeline.artifacts import ModelDir
-from pipeline.errors import ApkError, ConfigError, ModelFileError
+from pipeline.errors import ApkError, ConfigError, ModelFileError, PipelineError
 from pipeline.evalset import ensure_eval_set
 from pipeline.fsutil import atomic_write_bytes
+from pipeline.metadata import read_metadata
 
 log = logging.getLogger(__name__)
 
@@ -593,9 +594,6 @@ def _local_data_offset(apk_bytes: bytes, info: zipfile.ZipInfo) -> int:
 
 def _check_model_reading(check, model: bytes, described: dict) -> None:
     """The app's Java reader (run on the host JVM) and the pipeline's Python reader must agree."""
-    from pipeline.errors import PipelineError
-    from pipeline.metadata import read_metadata
-
     summary = (f"{described.get('classes')} labels, input {described.get('input_height')}x"
                f"{described.get('input_width')}x3 {described.get('input_type')}")
     try:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from pipeline.errors import ToolchainError
+from pipeline.errors import ConfigError, ToolchainError
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +122,6 @@ class ToolchainOptions:
     def __post_init__(self):
         missing = [k for k in ("dexer", "android_api", *RUNTIME_LIBRARIES) if k not in self.artifacts]
         if missing:
-            from pipeline.errors import ConfigError
-
             raise ConfigError(
                 f"ToolchainOptions.artifacts lacks {', '.join(missing)}",
                 "start from pipeline.android.toolchain.MAVEN_ARTIFACTS and replace entries",

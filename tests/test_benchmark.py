@@ -1,0 +1,70 @@
+"""pipeline.benchmark: its arithmetic, verdicts and table on hand-made results, and the
+interleaved latency on a tiny model (no full benchmark run: that is `invoke benchmark`)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import _models
+from pipeline import benchmark
+
+
+def _results(dep_ratio=12.5, delta=+0.002, speedup=2.1):
+    lat = {"1": {"mean": 0.1}, "2": {"mean": 0.08}}
+    variants = {
+        "float32": {"gzip_bytes": 1000, "gzip_ratio": 1.0, "accuracy": 0.98, "accuracy_delta": 0.0,
+                    "latency_ms": lat, "meets_size_and_accuracy": False},
+        "pruned_int8": {"gzip_bytes": 80, "gzip_ratio": dep_ratio, "accuracy": 0.98 + delta,
+                        "accuracy_delta": delta, "latency_ms": lat,
+                        "meets_size_and_accuracy": dep_ratio >= benchmark.TARGET_GZIP_RATIO},
+    }
+    speed = {"1": {"float32_ms": 2.0, "int8_ms": 2.0 / speedup, "speedup": speedup}}
+    return {
+        "machine": {"processor": "test cpu", "cpus": 2},
+        "pipeline": {"dataset": "digits", "test_images": 359,
+                     "float32": {"gzip_bytes": 1000, "accuracy": 0.98},
+                     "deployable": {"name": "pruned_int8", **variants["pruned_int8"]},
+                     "variants": variants, "cnn_latency": speed,
+                     "stage_groups_s": {"keras": 10.0, "convert": 2.5}},
+        "mobilenet": {"model": "MobileNetV2 alpha 1.0, 224x224", "speedup": speed,
+                      "builtin_kernels": {"speedup": speed}},
+        "apk": {"build_s": 3.2},
+    }
+
+
+def test_speedups_are_median_ratios():
+    out = benchmark._speedups({"1": {"p50": 2.0}, "2": {"p50": 1.0}}, {"1": {"p50": 0.5}, "2": {"p50": 0.0}})
+    assert out["1"] == {"float32_ms": 2.0, "int8_ms": 0.5, "speedup": 4.0}
+    assert out["2"]["speedup"] != out["2"]["speedup"]  # NaN when int8 took no time
+
+
+@pytest.mark.parametrize("ratio, delta, speedup, met", [
+    (12.5, +0.002, 2.1, [True, True, True, True, None]),
+    (9.0, -0.02, 1.5, [False, False, False, False, None]),
+])
+def test_verdicts_judge_each_target(ratio, delta, speedup, met):
+    verdicts = benchmark._verdicts(_results(ratio, delta, speedup))
+    assert [v["met"] for v in verdicts] == met
+    assert verdicts[0]["value"] == f"{ratio:.1f}x"
+
+
+def test_table_shows_every_part_and_is_json_ready():
+    results = _results()
+    results["verdicts"] = benchmark._verdicts(results)
+    text = benchmark.format_table(results)
+    assert "*pruned_int8" in text and "12.5" in text and "APK build: 3.2 s" in text
+    assert "✓ deployable (pruned_int8) >= 12x smaller gzipped: 12.5x" in text
+    assert "Stage wall time (s): keras 10.0, convert 2.5; total 12.5" in text
+    json.dumps(results)  # what run_benchmark writes
+
+
+def test_paired_latency_on_a_tiny_model():
+    models = {"float32": _models.float_model(), "int8": _models.int8_model()}
+    lat = benchmark._paired_latency(models, threads=1, runs=5)
+    assert set(lat) == {"float32", "int8"}
+    for stats in lat.values():
+        assert stats["runs"] == 5 and 0 < stats["p50"] <= stats["p90"] * 1.0001
+    table = benchmark._latency_table(models, runs=3)
+    assert set(table["speedup"]) == {"1", "2"} and table["speedup"]["1"]["speedup"] > 0
