@@ -173,13 +173,16 @@ def evaluate(c, name=None, out=None, config=None, latency_runs=None):
 
 
 @task(help={"path": "the .tflite file to check (ours, or any file a user brings)",
-            "json": "print the report as JSON instead of one ✓/✗ line per requirement"})
+            "json": "print the report as JSON instead of one ✓/✗ line per requirement",
+            "max_mb": "largest file to read, in MiB (default 512); bigger files are refused unread"})
 @_clean_errors
-def check_mlkit(c, path, json=False):
+def check_mlkit(c, path, json=False, max_mb=None):
     """Check a .tflite file against ML Kit's custom-model requirements; exit 1 if any fails."""
-    from pipeline.mlkit import check_mlkit as check, format_report, to_json
+    from pipeline.mlkit import MAX_MODEL_BYTES, format_report, to_json
+    from pipeline.mlkit import check_mlkit as check
 
-    report = check(path)
+    limit = MAX_MODEL_BYTES if max_mb is None else _whole("--max-mb", max_mb, 1) << 20
+    report = check(path, max_bytes=limit)
     print(to_json(report) if json else format_report(report))
     if not report.passed:
         raise Exit(code=1)
