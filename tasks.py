@@ -294,21 +294,22 @@ def setup_android(c, check=False):
     "adb_timeout": "seconds a short adb call (adb devices) may take (default 60)",
 })
 @_clean_errors
-def emulator_test(c, name="digits", serial=None, max_changed=0, apk=None, out="models", threads=1,
-                  timeout=900, install_timeout=300, adb_timeout=60):
+def emulator_test(c, name="digits", serial=None, max_changed=None, apk=None, out="models",
+                  threads=None, timeout=None, install_timeout=None, adb_timeout=None):
     """Run the app's classifier on a device/emulator over the bundled evaluation set; compare with Python."""
     from pathlib import Path
 
     from pipeline.android.device import (DEVICE_REPORT, DeviceOptions, format_device_report,
                                          run_emulator_test)
 
-    max_changed = _whole("--max-changed", max_changed)
+    # Numbers arrive as text (None defaults: Invoke's own int parsing would end in a traceback).
+    max_changed = _whole("--max-changed", 0 if max_changed is None else max_changed)
     report = run_emulator_test(DeviceOptions(
         model_dir=Path(out) / name, apk=Path(apk) if apk else None, serial=serial,
-        max_changed=max_changed, threads=_whole("--threads", threads, 1),
-        timeout_s=_whole("--timeout", timeout, 1),
-        install_timeout_s=_whole("--install-timeout", install_timeout, 1),
-        adb_timeout_s=_whole("--adb-timeout", adb_timeout, 1)))
+        max_changed=max_changed, threads=_whole("--threads", threads or 1, 1),
+        timeout_s=_whole("--timeout", timeout or 900, 1),
+        install_timeout_s=_whole("--install-timeout", install_timeout or 300, 1),
+        adb_timeout_s=_whole("--adb-timeout", adb_timeout or 60, 1)))
     print(format_device_report(report))
     if not report["passed"]:
         raise Exit(f"error: {report['changed_count']} evaluation image(s) changed top-1 on the "
@@ -333,14 +334,14 @@ def report(c, name=None, out=None, config=None):
             "mobilenet_size": "input side of the MobileNetV2 latency model (default: 224)",
             "latency_runs": "timed invocations per model and thread count (default: 30)"})
 @_clean_errors
-def benchmark(c, out="benchmarks/results.json", config=None, reuse=False, mobilenet_size=224,
-              latency_runs=30):
+def benchmark(c, out="benchmarks/results.json", config=None, reuse=False, mobilenet_size=None,
+              latency_runs=None):
     """Measure size, accuracy, float32 vs int8 latency and stage times against the targets."""
     from pipeline.benchmark import run_benchmark
 
     run_benchmark(out, _config(config=config), force=not reuse,
-                  mobilenet_size=_whole("--mobilenet-size", mobilenet_size, 32),
-                  latency_runs=_whole("--latency-runs", latency_runs, 1))
+                  mobilenet_size=_whole("--mobilenet-size", mobilenet_size or 224, 32),
+                  latency_runs=_whole("--latency-runs", latency_runs or 30, 1))
 
 
 if __name__ == "__main__":  # pragma: no cover
