@@ -103,7 +103,7 @@ def load_rgb(path: Path) -> np.ndarray:
             factor = _decode_reduced(img)
             img.load()  # forces a full decode: truncated files fail here, not later
             if factor > 1:
-                img = img.reduce(factor)
+                img = _reducible(img).reduce(factor)
             img = ImageOps.exif_transpose(img)
             return to_rgb(img)
 
@@ -114,6 +114,17 @@ def sample_factor(width: int, height: int, max_pixels: int = APP_MAX_PIXELS) -> 
     while (width // factor) * (height // factor) > max_pixels:
         factor *= 2
     return factor
+
+
+def _reducible(img):
+    """`img` in a mode `Image.reduce` accepts, with the colours `to_rgb` gives that mode."""
+    if img.mode == "1":
+        return img.convert("L")
+    if img.mode == "P":
+        return img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode.startswith("I;16"):  # 16-bit grey: full scale is 65535, as in to_rgb
+        return img.convert("I").point(lambda v: v * (255 / 65535) + 0.5).convert("L")
+    return img
 
 
 def _decode_reduced(img) -> int:

@@ -471,6 +471,18 @@ def test_huge_jpeg_is_decoded_at_the_apps_reduction(tmp_path):
     assert np.abs(rgb[1000, 1250].astype(int) - (10, 130, 250)).max() <= 3
 
 
+@pytest.mark.parametrize("mode, colour, expected", [
+    ("I;16", 40000, (156, 156, 156)), ("P", 0, (0, 0, 0)), ("1", 1, (255, 255, 255)),
+    ("RGBA", (10, 20, 30, 255), (10, 20, 30)),
+])
+def test_huge_png_of_any_mode_is_reduced_not_skipped(tmp_path, mode, colour, expected):
+    path = tmp_path / "big.png"
+    Image.new(mode, (4200, 4100), colour).save(path)  # 17.2 Mpx: over the app's limit
+    rgb = load_rgb(path)
+    assert rgb.shape == (2050, 2100, 3)
+    assert tuple(rgb[100, 100]) == expected
+
+
 def test_images_under_the_app_limit_decode_exactly_as_before(tmp_path):
     """Below APP_MAX_PIXELS nothing changes: the full decode the app and training share."""
     rng = np.random.default_rng(0)
