@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import numbers
 import os
 import re
 import tomllib
@@ -42,10 +43,10 @@ def _check_range(owner: str, name: str, value, lo=None, hi=None, lo_open=False, 
 
 def _check_number(owner: str, name: str, value) -> None:
     """A real, finite number: NaN passes every comparison, so ranges alone cannot catch it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ConfigError(f"{owner}.{name} = {value!r} is not a number",
                           f"give {owner}.{name} a number (CLI option or pipeline.toml)")
-    if isinstance(value, float) and not math.isfinite(value):
+    if not math.isfinite(value):
         raise ConfigError(f"{owner}.{name} = {value!r} is not a finite number",
                           f"give {owner}.{name} a finite number (CLI option or pipeline.toml)")
 
@@ -339,10 +340,10 @@ def _coerce_number(where: str, value, typ: type):
             value = typ(value.strip())
         except ValueError:
             raise ConfigError(f"{where} = {value!r} is not a number", f"give {where} a {kind}") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ConfigError(f"{where} = {value!r} is not a number", f"give {where} a {kind}")
-    if typ is int and isinstance(value, float):
-        if not value.is_integer():
+    if typ is int and not isinstance(value, numbers.Integral):
+        if not math.isfinite(value) or not float(value).is_integer():
             raise ConfigError(f"{where} = {value!r} is not a whole number", f"give {where} a {kind}")
         return int(value)
     return typ(value)
