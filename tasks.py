@@ -93,10 +93,15 @@ def _config(data=None, name=None, out=None, config=None, architecture=None, weig
         "prune.epochs": prune_epochs, "convert.variants": variants,
         "validate.latency_runs": latency_runs,
     }
-    if data and not name:
-        from pathlib import Path
+    from pathlib import Path
 
+    if data and not name:
         overrides["name"] = Path(data).expanduser().resolve().name
+    if weights and not Path(weights).expanduser().is_file():  # before any data or TF is loaded
+        from pipeline.errors import ConfigError
+
+        raise ConfigError(f"--weights {weights} is not a file",
+                          "give the path of a local Keras .h5 weights file, or leave --weights out")
     cfg = load_config(config or CONFIG_FILE, required=config is not None)  # defaults < file
     if quick:
         cfg = cfg.quickened()  # < --quick

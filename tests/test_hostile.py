@@ -189,6 +189,8 @@ def test_bad_toml(capsys, unchanged, text, expected):
     (["--batch-size", "0"], ["(--batch-size) = 0 is out of range [1, 4096]"]),
     (["--image-size", "4"], ["(--image-size) = 4 is out of range [8, 1024]"]),
     (["--variants", "int4"], ["convert variant 'int4' is unknown"]),
+    (["--weights", "/nonexistent/w.h5"], ["--weights /nonexistent/w.h5 is not a file"]),
+    (["--weights", "/dev/zero"], ["--weights /dev/zero is not a file"]),
 ])
 def test_bad_model_option(capsys, unchanged, args, expected):
     res = _cli(capsys, "model", "--name", "good", "--out", unchanged / "models", *args)
