@@ -251,9 +251,13 @@ def _load_folder(root: Path, image_size: int, progress):
     _check_root(root)
     classes, skipped = _class_folders(root)
     if len(classes) < 2:
+        unread = [Path(p).name for p, r in skipped if r.startswith("class folder cannot be read")]
+        also = f" ({', '.join(unread)} cannot be read)" if unread else ""
         raise DataError(
-            f"data folder {root} has a single class ({classes[0][0]!r}); a classifier needs two or more",
-            "add a subfolder of images for each other class",
+            f"data folder {root} has a single class ({classes[0][0]!r}){also}; a classifier "
+            "needs two or more",
+            "add a subfolder of images for each other class" + (", or fix the permissions of "
+                                                                 "the unreadable ones" if unread else ""),
         )
     images, labels = [], []
     total = sum(len(files) for _, files in classes)

@@ -384,13 +384,17 @@ def _run_without_access(folder: Path) -> dict:
 
     def load():
         opts = DataOptions(data_dir=str(folder))
-        fingerprint_source(opts)
-        ds = load_dataset(opts, 8)
+        try:
+            fingerprint_source(opts)
+            ds = load_dataset(opts, 8)
+        except DataError as exc:
+            return {"error": str(exc)}
         return {"classes": list(ds.class_names), "skipped": [list(s) for s in ds.skipped]}
 
     if os.geteuid() != 0:
         return load()
-    load_dataset(DataOptions(data_dir=str(folder)), 8)  # import every decoder while still root
+    with contextlib.suppress(DataError):  # import every decoder while still root
+        load_dataset(DataOptions(data_dir=str(folder)), 8)
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
@@ -440,6 +444,16 @@ def test_unreadable_file_and_class_folder_are_listed(shared_dir):
     reasons = {Path(p).name: r for p, r in got["skipped"]}
     assert "cannot be read (Permission denied)" in reasons["secret.png"]
     assert "class folder cannot be read (Permission denied)" in reasons["locked"]
+
+
+def test_unreadable_class_folder_leaving_one_class_says_so(shared_dir):
+    root = _classes(shared_dir / "d", {"a": 3, "locked": 3})
+    for p in [root, *root.rglob("*")]:
+        p.chmod(0o755 if p.is_dir() else 0o644)
+    (root / "locked").chmod(0)
+    got = _run_without_access(root)
+    assert "has a single class ('a') (locked cannot be read)" in got["error"]
+    assert "fix the permissions" in got["error"] and "\n" not in got["error"]
 
 
 def _png_header(width: int, height: int) -> bytes:
