@@ -35,6 +35,33 @@ _MODEL_HELP = {
 }
 
 
+# The CLI option that sets each config key, so an error names what the user typed.
+_FLAGS = {
+    "name": "--name", "out_dir": "--out", "data.data_dir": "--data",
+    "data.image_size": "--image-size", "model.architecture": "--architecture",
+    "model.weights": "--weights", "train.epochs": "--epochs", "train.batch_size": "--batch-size",
+    "train.learning_rate": "--learning-rate", "train.seed": "--seed", "data.seed": "--seed",
+    "prune.initial_sparsity": "--initial-sparsity", "prune.final_sparsity": "--final-sparsity",
+    "prune.epochs": "--prune-epochs", "convert.variants": "--variants",
+    "validate.latency_runs": "--latency-runs", "validate.max_accuracy_drop": "--max-accuracy-drop",
+    "convert.deployable": "--deployable",
+}
+
+
+def _whole(flag: str, value, lo: int = 0) -> int:
+    """An integer CLI value (`--max-changed 3`), or a ConfigError naming the option."""
+    from pipeline.errors import ConfigError
+
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{flag} {value!r} is not a whole number",
+                          f"pass {flag} with a whole number >= {lo}") from None
+    if number < lo:
+        raise ConfigError(f"{flag} {number} is below {lo}", f"pass {flag} with a whole number >= {lo}")
+    return number
+
+
 def _clean_errors(fn):
     """Show a PipelineError as one line with its fix, and exit non-zero (no traceback)."""
 
@@ -66,14 +93,19 @@ def _config(data=None, name=None, out=None, config=None, architecture=None, weig
         "prune.epochs": prune_epochs, "convert.variants": variants,
         "validate.latency_runs": latency_runs,
     }
-    if data and not name:
-        from pathlib import Path
+    from pathlib import Path
 
+    if data and not name:
         overrides["name"] = Path(data).expanduser().resolve().name
-    cfg = load_config(config or CONFIG_FILE)  # defaults < file
+    if weights and not Path(weights).expanduser().is_file():  # before any data or TF is loaded
+        from pipeline.errors import ConfigError
+
+        raise ConfigError(f"--weights {weights} is not a file",
+                          "give the path of a local Keras .h5 weights file, or leave --weights out")
+    cfg = load_config(config or CONFIG_FILE, required=config is not None)  # defaults < file
     if quick:
         cfg = cfg.quickened()  # < --quick
-    return load_config(None, overrides, base=cfg)  # < the other options given
+    return load_config(None, overrides, base=cfg, flags=_FLAGS)  # < the other options given
 
 
 _OPT_HELP = {
@@ -104,7 +136,7 @@ def model(c, data=None, name=None, out=None, config=None, architecture=None, wei
                   learning_rate, seed, initial_sparsity, final_sparsity, prune_epochs, variants,
                   latency_runs, quick)
     cfg = load_config(None, {"validate.max_accuracy_drop": max_accuracy_drop,
-                             "convert.deployable": deployable}, base=cfg)
+                             "convert.deployable": deployable}, base=cfg, flags=_FLAGS)
     if presets:
         names = list(PRESETS) if presets == "all" else [p.strip() for p in presets.split(",")]
         cfg = with_presets(cfg, names)
@@ -149,13 +181,16 @@ def evaluate(c, name=None, out=None, config=None, latency_runs=None):
 
 
 @task(help={"path": "the .tflite file to check (ours, or any file a user brings)",
-            "json": "print the report as JSON instead of one ✓/✗ line per requirement"})
+            "json": "print the report as JSON instead of one ✓/✗ line per requirement",
+            "max_mb": "largest file to read, in MiB (default 512); bigger files are refused unread"})
 @_clean_errors
-def check_mlkit(c, path, json=False):
+def check_mlkit(c, path, json=False, max_mb=None):
     """Check a .tflite file against ML Kit's custom-model requirements; exit 1 if any fails."""
-    from pipeline.mlkit import check_mlkit as check, format_report, to_json
+    from pipeline.mlkit import MAX_MODEL_BYTES, format_report, to_json
+    from pipeline.mlkit import check_mlkit as check
 
-    report = check(path)
+    limit = MAX_MODEL_BYTES if max_mb is None else _whole("--max-mb", max_mb, 1) << 20
+    report = check(path, max_bytes=limit)
     print(to_json(report) if json else format_report(report))
     if not report.passed:
         raise Exit(code=1)
@@ -179,24 +214,54 @@ def build_apk(c, name=None, out=None, config=None, dist="dist", abis=None, sampl
     """Build models/<name>/ if needed, then the signed, verified app: dist/<name>-debug.apk."""
     from pathlib import Path
 
-    from pipeline.android import ApkOptions, SigningOptions
+    from pipeline.android import ApkOptions
     from pipeline.android import build_apk as build
     from pipeline.android.apk import DEFAULT_ABIS
 
     cfg = _config(name=name, out=out, config=config, quick=quick)
+    options = ApkOptions(  # cheap checks (ABIs, signing, --dist) before any training
+        model_dir=cfg.model_dir, out_dir=_dist_dir(dist),
+        abis=tuple(a.strip() for a in abis.split(",") if a.strip()) if abis else DEFAULT_ABIS,
+        samples_dir=Path(samples) if samples else None,
+        signing=_signing(release),
+    )
     if not skip_model:
         from pipeline.flow import run_model
         from pipeline.summary import summary_table
 
         result = run_model(cfg)  # reuses models/<name>/ when inputs and options are unchanged
         print(summary_table(result.report))
-    apk = build(ApkOptions(
-        model_dir=cfg.model_dir, out_dir=Path(dist),
-        abis=tuple(a.strip() for a in abis.split(",") if a.strip()) if abis else DEFAULT_ABIS,
-        samples_dir=Path(samples) if samples else None,
-        signing=SigningOptions.release_from_env() if release else SigningOptions.debug(),
-    ))
+    apk = build(options)
     print("\n".join(apk.summary()))
+
+
+def _dist_dir(dist):
+    """The --dist folder, created and proven writable (an error names --dist)."""
+    from pathlib import Path
+
+    from pipeline.errors import OutputError
+    from pipeline.fsutil import ensure_writable_dir
+
+    try:
+        return ensure_writable_dir(Path(dist))
+    except OutputError as exc:
+        raise OutputError(f"--dist {dist}: {exc.problem}",
+                          "pass --dist with a folder you can write to (default: dist)") from None
+
+
+def _signing(release: bool):
+    """Debug signing, or the release key from the environment (its keystore must exist)."""
+    from pipeline.android import SigningOptions
+    from pipeline.android.apk import RELEASE_ENV
+    from pipeline.errors import ConfigError
+
+    if not release:
+        return SigningOptions.debug()
+    signing = SigningOptions.release_from_env()
+    if not signing.keystore.is_file():
+        raise ConfigError(f"the release keystore {signing.keystore} ({RELEASE_ENV['keystore']}) "
+                          "does not exist", f"point {RELEASE_ENV['keystore']} at your keystore file")
+    return signing
 
 
 @task(help={k: _APK_HELP[k] for k in ("name", "out", "config", "samples")})
@@ -233,9 +298,13 @@ def setup_android(c, check=False):
     "apk": "the APK to install (default: dist/<name>-debug.apk)",
     "out": "output root folder (default: models)",
     "threads": "interpreter threads on the device (default 1, like Python's latency)",
+    "timeout": "seconds the on-device evaluation (am instrument) may take (default 900)",
+    "install_timeout": "seconds adb install may take (default 300)",
+    "adb_timeout": "seconds a short adb call (adb devices) may take (default 60)",
 })
 @_clean_errors
-def emulator_test(c, name="digits", serial=None, max_changed=0, apk=None, out="models", threads=1):
+def emulator_test(c, name="digits", serial=None, max_changed=None, apk=None, out="models",
+                  threads=None, timeout=None, install_timeout=None, adb_timeout=None):
     """Run the app's classifier on a device/emulator over the bundled evaluation set; compare with Python."""
     from pathlib import Path
 
@@ -244,9 +313,14 @@ def emulator_test(c, name="digits", serial=None, max_changed=0, apk=None, out="m
     from pipeline.fidelity import update_device_row
 
     folder = ModelDir(Path(out) / name)
+    # Numbers arrive as text (None defaults: Invoke's own int parsing would end in a traceback).
+    max_changed = _whole("--max-changed", 0 if max_changed is None else max_changed)
     report = run_emulator_test(DeviceOptions(
         model_dir=folder.path, apk=Path(apk) if apk else None, serial=serial,
-        max_changed=int(max_changed), threads=int(threads)))
+        max_changed=max_changed, threads=_whole("--threads", threads or 1, 1),
+        timeout_s=_whole("--timeout", timeout or 900, 1),
+        install_timeout_s=_whole("--install-timeout", install_timeout or 300, 1),
+        adb_timeout_s=_whole("--adb-timeout", adb_timeout or 60, 1)))
     update_device_row(folder.path)  # the fidelity table's device row, in report.json
     print(format_device_report(report))
     if not report["passed"]:
@@ -272,13 +346,14 @@ def report(c, name=None, out=None, config=None):
             "mobilenet_size": "input side of the MobileNetV2 latency model (default: 224)",
             "latency_runs": "timed invocations per model and thread count (default: 30)"})
 @_clean_errors
-def benchmark(c, out="benchmarks/results.json", config=None, reuse=False, mobilenet_size=224,
-              latency_runs=30):
+def benchmark(c, out="benchmarks/results.json", config=None, reuse=False, mobilenet_size=None,
+              latency_runs=None):
     """Measure size, accuracy, float32 vs int8 latency and stage times against the targets."""
     from pipeline.benchmark import run_benchmark
 
     run_benchmark(out, _config(config=config), force=not reuse,
-                  mobilenet_size=int(mobilenet_size), latency_runs=int(latency_runs))
+                  mobilenet_size=_whole("--mobilenet-size", mobilenet_size or 224, 32),
+                  latency_runs=_whole("--latency-runs", latency_runs or 30, 1))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,10 @@ validated when the dataclass is built, with a message giving the allowed range a
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
+import numbers
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -18,7 +22,11 @@ from pipeline.errors import ConfigError
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+SEED_MAX = 2**32 - 1  # numpy's and TensorFlow's seeds are unsigned 32-bit
+
+
 def _check_range(owner: str, name: str, value, lo=None, hi=None, lo_open=False, hi_open=False):
+    _check_number(owner, name, value)
     bad = (
         (lo is not None and (value <= lo if lo_open else value < lo))
         or (hi is not None and (value >= hi if hi_open else value > hi))
@@ -31,6 +39,16 @@ def _check_range(owner: str, name: str, value, lo=None, hi=None, lo_open=False, 
             f"{owner}.{name} = {value!r} is out of range {rng}",
             f"set {owner}.{name} to a value in {rng} (CLI option or pipeline.toml)",
         )
+
+
+def _check_number(owner: str, name: str, value) -> None:
+    """A real, finite number: NaN passes every comparison, so ranges alone cannot catch it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{owner}.{name} = {value!r} is not a number",
+                          f"give {owner}.{name} a number (CLI option or pipeline.toml)")
+    if not math.isfinite(value):
+        raise ConfigError(f"{owner}.{name} = {value!r} is not a finite number",
+                          f"give {owner}.{name} a finite number (CLI option or pipeline.toml)")
 
 
 @dataclass(frozen=True)
@@ -52,6 +70,7 @@ class DataOptions:
     seed: int = 42
 
     def __post_init__(self):
+        _check_range("data", "seed", self.seed, 0, SEED_MAX)
         _check_range("data", "image_size", self.image_size, 0, 1024)
         if 0 < self.image_size < 8:
             _check_range("data", "image_size", self.image_size, 8, 1024)
@@ -101,6 +120,7 @@ class TrainOptions:
     seed: int = 42
 
     def __post_init__(self):
+        _check_range("train", "seed", self.seed, 0, SEED_MAX)
         _check_range("train", "epochs", self.epochs, 0, 10_000, lo_open=True)
         _check_range("train", "batch_size", self.batch_size, 1, 4096)
         _check_range("train", "learning_rate", self.learning_rate, 0.0, 1.0, lo_open=True)
@@ -139,6 +159,9 @@ class PruneOptions:
         _check_range("prune", "learning_rate", self.learning_rate, 0.0, 1.0, lo_open=True)
         _check_range("prune", "frequency", self.frequency, 0, 1_000_000)
         if self.m_by_n is not None:
+            if len(self.m_by_n) != 2:
+                raise ConfigError(f"prune.m_by_n = {self.m_by_n!r} is not a valid M:N pattern",
+                                  "use two integers with 0 < M < N, e.g. [2, 4]")
             m, n = self.m_by_n
             if not (0 < m < n):
                 raise ConfigError(
@@ -247,7 +270,10 @@ class PipelineConfig:
     validate: ValidateOptions = field(default_factory=ValidateOptions)
 
     def __post_init__(self):
-        if not NAME_RE.match(self.name or ""):
+        if not isinstance(self.out_dir, (str, Path)):
+            raise ConfigError(f"out_dir = {self.out_dir!r} is not a folder path",
+                              'give out_dir a path in quotes, e.g. out_dir = "models"')
+        if not isinstance(self.name, str) or not NAME_RE.match(self.name):
             raise ConfigError(
                 f"name = {self.name!r} cannot name a model folder",
                 "use letters, digits, '.', '_' or '-' (up to 64, starting with a letter or digit)",
@@ -285,42 +311,72 @@ _SECTIONS = {f.name: f for f in fields(PipelineConfig) if dataclasses.is_datacla
 
 
 def _coerce(section: str, key: str, value, target_type: str):
-    """Turn TOML/CLI values into the field's type (tuples from lists, None from '')."""
+    """Turn TOML/CLI values into the field's type (tuples from lists, None from ''); a value of
+    another type (`name = 5`, a list where a number is wanted) is a ConfigError naming the key."""
     t = target_type.replace(" ", "")
+    where = f"{section}.{key}" if key else section
     if value is None:
         return None
     if t.startswith("tuple"):
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        inner = int if "tuple[int" in t else str
-        try:
-            return tuple(inner(v) for v in value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{section}.{key} = {value!r} is not a list", "give a comma-separated list") from None
-    if t.startswith("str") and value == "" and "None" in t:
-        return None
+        return _coerce_tuple(where, value, int if "tuple[int" in t else str)
     for name, typ in (("int", int), ("float", float)):
         if t.startswith(name):
-            if isinstance(value, bool):
-                break
-            try:
-                return typ(value)
-            except (TypeError, ValueError):
-                raise ConfigError(
-                    f"{section}.{key} = {value!r} is not a number", f"give {section}.{key} a {name}"
-                ) from None
+            return _coerce_number(where, value, typ)
     if t.startswith("bool"):
-        if isinstance(value, str):
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ConfigError(f"{section}.{key} = {value!r} is not a boolean", "use true or false")
-        return bool(value)
+        return _coerce_bool(where, value)
+    if t.startswith("str"):
+        if value == "" and "None" in t:
+            return None
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} = {value!r} is not text",
+                              f'give {where} a string in quotes, e.g. {key or section} = "..."')
     return value
 
 
-def _apply(cfg: PipelineConfig, updates: Mapping[str, Any], origin: str) -> PipelineConfig:
+def _coerce_number(where: str, value, typ: type):
+    kind = "whole number" if typ is int else "number"
+    if isinstance(value, str):
+        try:
+            value = typ(value.strip())
+        except ValueError:
+            raise ConfigError(f"{where} = {value!r} is not a number", f"give {where} a {kind}") from None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{where} = {value!r} is not a number", f"give {where} a {kind}")
+    if typ is int and not isinstance(value, numbers.Integral):
+        if not math.isfinite(value) or not float(value).is_integer():
+            raise ConfigError(f"{where} = {value!r} is not a whole number", f"give {where} a {kind}")
+        return int(value)
+    return typ(value)
+
+
+def _coerce_tuple(where: str, value, inner: type) -> tuple:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where} = {value!r} is not a list",
+                          "give a list ([1, 2] in TOML) or a comma-separated value on the command line")
+    if inner is int:
+        return tuple(_coerce_number(where, v, int) for v in value)
+    bad = [v for v in value if not isinstance(v, str)]
+    if bad:
+        raise ConfigError(f"{where} has {bad[0]!r}, which is not text",
+                          f'give {where} a list of strings, e.g. ["a", "b"]')
+    return tuple(value)
+
+
+def _coerce_bool(where: str, value) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+    raise ConfigError(f"{where} = {value!r} is not a boolean", "use true or false")
+
+
+def _apply(cfg: PipelineConfig, updates: Mapping[str, Any], origin: str,
+           flags: Mapping[str, str] | None = None) -> PipelineConfig:
     top: dict[str, Any] = {}
     per_section: dict[str, dict[str, Any]] = {}
     for dotted, value in updates.items():
@@ -328,25 +384,58 @@ def _apply(cfg: PipelineConfig, updates: Mapping[str, Any], origin: str) -> Pipe
             continue
         section, _, key = dotted.partition(".")
         if not key:
-            if section not in ("name", "out_dir"):
-                raise ConfigError(f"unknown option {dotted!r} in {origin}", _known_options_hint())
-            top[section] = value
+            _check_top_key(section, value, origin)
+            try:
+                top[section] = _coerce(section, "", value, "str")
+            except ConfigError as exc:
+                raise _where(exc, origin, flags) from None
             continue
         if section not in _SECTIONS:
-            raise ConfigError(f"unknown section [{section}] in {origin}", _known_options_hint())
+            raise ConfigError(f"unknown section [{section}] in {origin}",
+                              _known_options_hint(section, list(_SECTIONS)))
         cls = _SECTIONS[section].default_factory
         types = {f.name: f.type for f in fields(cls)}
         if key not in types:
-            raise ConfigError(f"unknown option {dotted!r} in {origin}", _known_options_hint())
-        per_section.setdefault(section, {})[key] = _coerce(section, key, value, str(types[key]))
-    changes = {s: replace(getattr(cfg, s), **kv) for s, kv in per_section.items()}
-    return replace(cfg, **top, **changes)
+            raise ConfigError(f"unknown option {dotted!r} in {origin}", _known_options_hint(dotted))
+        try:
+            per_section.setdefault(section, {})[key] = _coerce(section, key, value, str(types[key]))
+        except ConfigError as exc:
+            raise _where(exc, origin, flags) from None
+    try:
+        changes = {s: replace(getattr(cfg, s), **kv) for s, kv in per_section.items()}
+        return replace(cfg, **top, **changes)
+    except ConfigError as exc:
+        raise _where(exc, origin, flags) from None
 
 
-def _known_options_hint() -> str:
+def _check_top_key(key: str, value, origin: str) -> None:
+    if key in ("name", "out_dir"):
+        return
+    if key in _SECTIONS:
+        raise ConfigError(f"{key} = {value!r} in {origin} is not a table",
+                          f"write the {key} options under a [{key}] header, one `option = value` a line")
+    raise ConfigError(f"unknown option {key!r} in {origin}", _known_options_hint(key))
+
+
+def _where(exc: ConfigError, origin: str, flags: Mapping[str, str] | None) -> ConfigError:
+    """The same error, saying where the bad value came from (the CLI flag, or the file)."""
+    problem = exc.problem
+    for dotted, flag in (flags or {}).items():
+        if problem.startswith(dotted + " "):
+            return ConfigError(f"{dotted} ({flag}){problem[len(dotted):]}", exc.fix)
+    if origin != "command line":
+        problem = f"{problem} (in {origin})"
+    return ConfigError(problem, exc.fix)
+
+
+def _known_options_hint(given: str = "", candidates: list[str] | None = None) -> str:
+    """`did you mean 'train.epochs'?` when `given` is close to a known name, else the known names."""
     names = ["name", "out_dir"]
     for s, f in _SECTIONS.items():
         names += [f"{s}.{x.name}" for x in fields(f.default_factory)]
+    close = difflib.get_close_matches(given, candidates or names, n=1, cutoff=0.6) if given else []
+    if close:
+        return f"did you mean {close[0]!r}?"
     return "known options: " + ", ".join(names)
 
 
@@ -367,19 +456,42 @@ def config_from_dict(doc: Mapping[str, Any]) -> PipelineConfig:
 
 
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
-                base: PipelineConfig | None = None) -> PipelineConfig:
-    """Build the config: `base` (default) < TOML file at `path` (if it exists) < `overrides`.
+                base: PipelineConfig | None = None, *, required: bool = False,
+                flags: Mapping[str, str] | None = None) -> PipelineConfig:
+    """Build the config: `base` (default) < TOML file at `path` < `overrides`.
 
-    `overrides` uses dotted keys (`{"train.epochs": 3, "name": "flowers"}`); None values are
-    ignored so unset CLI options fall through to the file and the defaults.
+    The file is read if it exists; with `required` (a `--config` the user gave) a missing file
+    is an error too. A folder, a FIFO or an unreadable file is always an error. `overrides` uses
+    dotted keys (`{"train.epochs": 3, "name": "flowers"}`); None values are ignored so unset CLI
+    options fall through to the file and the defaults. `flags` maps dotted keys to the CLI
+    options that set them, so an error names the option the user typed (`--seed`).
     """
     cfg = base or PipelineConfig.default()
-    if path is not None and Path(path).exists():
-        try:
-            doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path} is not valid TOML ({exc})", "fix the file or remove it") from None
-        cfg = _apply(cfg, _flatten(doc), str(path))
+    if path is not None and (required or os.path.lexists(path)):
+        cfg = _apply(cfg, _flatten(_read_toml(Path(path))), str(path))
     if overrides:
-        cfg = _apply(cfg, overrides, "command line")
+        cfg = _apply(cfg, overrides, "command line", flags)
     return cfg
+
+
+MAX_CONFIG_BYTES = 1 << 20  # a config file is a few hundred bytes; refuse to read a huge one
+
+
+def _read_toml(path: Path) -> dict:
+    fix = f"pass --config with a TOML file such as {Path('pipeline.toml')}, or leave it out"
+    if not path.exists():
+        raise ConfigError(f"config file {path} does not exist", fix)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder, not a file", fix)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} is not a regular file (a FIFO or device?)", fix)
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {path} is {path.stat().st_size:,} bytes, over the "
+                              f"{MAX_CONFIG_BYTES:,}-byte limit of a config file", fix)
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror or exc})",
+                          "check its permissions (chmod u+r)") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML ({exc})", "fix the file or remove it") from None

@@ -7,8 +7,10 @@ Public entry point: `load_dataset(options, image_size) -> Dataset`. Images are R
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +19,7 @@ import numpy as np
 
 from pipeline.config import DataOptions
 from pipeline.errors import DataError
-from pipeline.imageops import IMAGE_SUFFIXES, load_rgb, resize_rgb
+from pipeline.imageops import IMAGE_SUFFIXES, ImageTooLargeError, load_rgb, resize_rgb
 
 MIN_PER_CLASS = 3  # one each for train, validation and test
 
@@ -100,13 +102,19 @@ def fingerprint_source(options: DataOptions) -> str:
     root = Path(options.data_dir).expanduser()
     _check_root(root)
     digest = hashlib.sha256()
-    for name, files in _class_folders(root):
+    classes, skipped = _class_folders(root)
+    for name, files in classes:
         digest.update(name.encode("utf-8", "surrogateescape") + b"\0")
         for f in files:
             digest.update(f.name.encode("utf-8", "surrogateescape") + b"\0")
-            with open(f, "rb") as handle:
-                for chunk in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(chunk)
+            try:
+                with open(f, "rb") as handle:
+                    for chunk in iter(lambda: handle.read(1 << 20), b""):
+                        digest.update(chunk)
+            except OSError as exc:  # the load skips it too; its name and the reason still count
+                digest.update(f"\0unreadable {exc.errno}\0".encode())
+    for path, reason in skipped:  # relative: the key must not depend on where the folder is
+        digest.update(f"{os.path.relpath(path, root)}\0{reason}\0".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
@@ -141,23 +149,37 @@ def _check_root(root: Path) -> None:
         )
 
 
-def _class_folders(root: Path) -> list[tuple[str, list[Path]]]:
-    """Sorted (class name, sorted files) for each visible subfolder; validates names."""
+def _class_folders(root: Path) -> tuple[list[tuple[str, list[Path]]], list[tuple[str, str]]]:
+    """Sorted (class name, sorted files) for each visible subfolder, and the (path, reason) of
+    entries that cannot be used (unreadable folders, broken or looping links, FIFOs...)."""
     try:
-        entries = sorted(os.scandir(root), key=lambda e: e.name)
+        with os.scandir(root) as it:
+            entries = sorted(it, key=lambda e: e.name)
     except OSError as exc:
         raise DataError(f"data folder {root} cannot be read ({exc.strerror})",
-                        "check its permissions") from None
-    classes = []
+                        "check its permissions (chmod u+rx)") from None
+    classes, skipped = [], []
     for entry in entries:
-        if entry.name.startswith(".") or not entry.is_dir():
+        if entry.name.startswith("."):
+            continue
+        kind = _kind(entry)
+        if kind != "dir":
+            if kind != "file" and not kind.startswith("not a regular"):
+                skipped.append((entry.path, kind))  # a plain file beside the classes is ignored
             continue
         _check_label(entry.name, root)
-        files = sorted(
-            (Path(e.path) for e in os.scandir(entry.path)
-             if e.is_file() and not e.name.startswith(".")),
-            key=lambda p: p.name,
-        )
+        inside = _scan(Path(entry.path), skipped)
+        if inside is None:
+            continue
+        files = []
+        for e in inside:
+            if e.name.startswith("."):
+                continue
+            kind = _kind(e)
+            if kind == "file":
+                files.append(Path(e.path))
+            elif kind != "dir":  # subfolders of a class folder are not searched
+                skipped.append((e.path, kind))
         classes.append((entry.name, files))
     if not classes:
         raise DataError(
@@ -165,6 +187,39 @@ def _class_folders(root: Path) -> list[tuple[str, list[Path]]]:
             "put the images of each class in its own subfolder, e.g. "
             f"{root}/cats/*.jpg and {root}/dogs/*.jpg",
         )
+    _check_distinct(root, classes)
+    return classes, skipped
+
+
+def _scan(folder: Path, skipped: list) -> list[os.DirEntry] | None:
+    """The folder's entries sorted by name; None (and a skipped entry) if it cannot be read."""
+    try:
+        with os.scandir(folder) as it:
+            return sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        skipped.append((str(folder), f"class folder cannot be read ({exc.strerror}), so it is "
+                                     "not a class - check its permissions (chmod u+rx)"))
+        return None
+
+
+def _kind(entry: os.DirEntry) -> str:
+    """"file", "dir", "other" (a FIFO, socket or device: never opened), or why a link is unusable."""
+    try:
+        st = os.stat(entry.path)  # follows links; a loop or a dangling link fails here
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop (it points back to itself)"
+        if entry.is_symlink():
+            return f"broken symbolic link (its target is missing: {exc.strerror})"
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISDIR(st.st_mode):
+        return "dir"
+    if stat.S_ISREG(st.st_mode):
+        return "file"
+    return "not a regular file (a FIFO, socket or device): never read"
+
+
+def _check_distinct(root: Path, classes) -> None:
     seen: dict[str, str] = {}
     for name, _ in classes:
         key = unicodedata.normalize("NFC", name).casefold()
@@ -175,7 +230,6 @@ def _class_folders(root: Path) -> list[tuple[str, list[Path]]]:
                 "merge or rename one of them",
             )
         seen[key] = name
-    return classes
 
 
 def _check_label(name: str, root: Path) -> None:
@@ -195,13 +249,17 @@ def _check_label(name: str, root: Path) -> None:
 
 def _load_folder(root: Path, image_size: int, progress):
     _check_root(root)
-    classes = _class_folders(root)
+    classes, skipped = _class_folders(root)
     if len(classes) < 2:
+        unread = [Path(p).name for p, r in skipped if r.startswith("class folder cannot be read")]
+        also = f" ({', '.join(unread)} cannot be read)" if unread else ""
         raise DataError(
-            f"data folder {root} has a single class ({classes[0][0]!r}); a classifier needs two or more",
-            "add a subfolder of images for each other class",
+            f"data folder {root} has a single class ({classes[0][0]!r}){also}; a classifier "
+            "needs two or more",
+            "add a subfolder of images for each other class" + (", or fix the permissions of "
+                                                                 "the unreadable ones" if unread else ""),
         )
-    images, labels, skipped = [], [], []
+    images, labels = [], []
     total = sum(len(files) for _, files in classes)
     done = 0
     for index, (name, files) in enumerate(classes):
@@ -214,10 +272,8 @@ def _load_folder(root: Path, image_size: int, progress):
             if reason:
                 skipped.append((str(f), reason))
                 continue
-            try:
-                rgb = load_rgb(f)
-            except Exception as exc:  # Pillow raises OSError, ValueError, SyntaxError, ...
-                skipped.append((str(f), f"not a readable image ({type(exc).__name__}: {exc})"))
+            rgb = _decode(f, skipped)
+            if rgb is None:
                 continue
             if rgb.shape[0] == 0 or rgb.shape[1] == 0:
                 skipped.append((str(f), "image has zero width or height"))
@@ -228,6 +284,23 @@ def _load_folder(root: Path, image_size: int, progress):
         _check_class_count(root, name, loaded, [s for s in skipped if Path(s[0]).parent.name == name])
     return (np.stack(images), np.asarray(labels, dtype=np.int64), [n for n, _ in classes],
             skipped, f"folder: {root}")
+
+
+def _decode(path: Path, skipped: list) -> np.ndarray | None:
+    """The file's RGB pixels, or None after listing why it cannot be used."""
+    from PIL import Image
+
+    try:
+        return load_rgb(path)
+    except (ImageTooLargeError, Image.DecompressionBombError) as exc:
+        skipped.append((str(path), f"too large to decode safely, a decompression bomb? ({exc})"))
+    except PermissionError as exc:
+        skipped.append((str(path), f"cannot be read ({exc.strerror}) - check its permissions"))
+    except MemoryError:
+        skipped.append((str(path), "not enough memory to decode it"))
+    except Exception as exc:  # noqa: BLE001 - Pillow raises OSError, ValueError, SyntaxError, ...
+        skipped.append((str(path), f"not a readable image ({type(exc).__name__}: {exc})"))
+    return None
 
 
 def _unusable(path: Path) -> str | None:

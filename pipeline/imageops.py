@@ -19,11 +19,24 @@ Every intermediate fits in a signed 32-bit int.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+# The app decodes an image of more pixels than this at a power-of-two reduction (Android's
+# inSampleSize, android_app/.../ui/DecodedImage.java MAX_PIXELS); `load_rgb` does the same, so a
+# huge photo costs at most this many pixels of memory when it is a JPEG (decoded at 1/2, 1/4 or
+# 1/8 scale by the JPEG decoder itself).
+APP_MAX_PIXELS = 16 * 1024 * 1024
+# Formats without scaled decoding (PNG, WebP, ...) decode at full size first: refuse (before
+# decoding, from the header) an image that would need more pixels than this (256 MiB as RGBA).
+MAX_DECODE_PIXELS = 64 * 1024 * 1024
+
+
+class ImageTooLargeError(ValueError):
+    """The image header declares more pixels than `load_rgb` decodes (a decompression bomb?)."""
 
 
 def resize_rgb(src: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
@@ -75,15 +88,61 @@ def _bilinear(src: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
 def load_rgb(path: Path) -> np.ndarray:
     """Decode any JPEG/PNG/BMP/GIF/WebP (any mode) to an (H, W, 3) uint8 RGB array.
 
-    Raises OSError/ValueError (from Pillow) for files that are not images or are truncated;
-    the data stage reports those files as skipped.
+    An image of more than `APP_MAX_PIXELS` pixels is decoded at the power-of-two reduction the
+    app uses (`sample_factor`): JPEG through the decoder's scaled decode (`draft`), other
+    formats by a box `reduce` after a full decode, which `MAX_DECODE_PIXELS` bounds.
+    Raises OSError/ValueError (from Pillow) for files that are not images or are truncated,
+    `ImageTooLargeError` for an image over the limits and `PIL.Image.DecompressionBombError`
+    for one Pillow itself refuses; the data stage reports those files as skipped.
     """
     from PIL import Image, ImageOps
 
-    with Image.open(path) as img:
-        img.load()  # forces a full decode: truncated files fail here, not later
-        img = ImageOps.exif_transpose(img)
-        return to_rgb(img)
+    with warnings.catch_warnings():  # the size is checked here, against our own limits
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as img:
+            factor = _decode_reduced(img)
+            img.load()  # forces a full decode: truncated files fail here, not later
+            if factor > 1:
+                img = _reducible(img).reduce(factor)
+            img = ImageOps.exif_transpose(img)
+            return to_rgb(img)
+
+
+def sample_factor(width: int, height: int, max_pixels: int = APP_MAX_PIXELS) -> int:
+    """The app's inSampleSize: the smallest power of two that brings the image under `max_pixels`."""
+    factor = 1
+    while (width // factor) * (height // factor) > max_pixels:
+        factor *= 2
+    return factor
+
+
+def _reducible(img):
+    """`img` in a mode `Image.reduce` accepts, with the colours `to_rgb` gives that mode."""
+    if img.mode == "1":
+        return img.convert("L")
+    if img.mode == "P":
+        return img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode.startswith("I;16"):  # 16-bit grey: full scale is 65535, as in to_rgb
+        return img.convert("I").point(lambda v: v * (255 / 65535) + 0.5).convert("L")
+    return img
+
+
+def _decode_reduced(img) -> int:
+    """Set up a reduced decode of a big `img` (not yet loaded); return the reduce() still to do."""
+    width, height = img.size
+    factor = sample_factor(width, height)
+    if factor == 1:
+        return 1
+    if img.format == "JPEG":
+        img.draft(None, (max(1, width // min(factor, 8)), max(1, height // min(factor, 8))))
+        scale = round(width / img.size[0])  # 1, 2, 4 or 8: what the decoder will do
+        factor = max(1, factor // scale)
+    decoded = img.size[0] * img.size[1]
+    if decoded > MAX_DECODE_PIXELS:
+        raise ImageTooLargeError(
+            f"{width}x{height} = {width * height:,} pixels would decode {decoded:,} pixels, over "
+            f"the limit of {MAX_DECODE_PIXELS:,} (pipeline.imageops.MAX_DECODE_PIXELS)")
+    return factor
 
 
 def to_rgb(img) -> np.ndarray:

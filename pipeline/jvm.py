@@ -117,7 +117,7 @@ def run_jvm_goldens(goldens_dir: Path, *, app_dir: Path = Path("android_app"),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
         t_compile = time.perf_counter() - t0
         if res.returncode != 0:
-            raise ValidationError(f"javac failed on the app's core classes and host tests:\n"
+            raise ValidationError("javac failed on the app's core classes and host tests:\n"
                                   + output_tail(res.stdout, 30, sep='\n'),
                                   "fix the Java error above (Java 8, no android.* in core/)")
         results_file = goldens_dir / "jvm-results.tsv"

@@ -139,6 +139,17 @@ def read_associated_file(model: bytes, name: str) -> bytes:
     return _packed_file(model, name, f"associated file {name!r}")
 
 
+def label_lines(text: str) -> list[str]:
+    """The labels of a labels file, by MediaPipe's rule: one per line (\\n, \\r\\n or \\r); the
+    final line break and one trailing empty line are dropped. (check-mlkit uses it too.)"""
+    lines = _LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()  # the final line break
+    if lines and lines[-1] == "":
+        lines.pop()  # MediaPipe also drops one trailing empty line
+    return lines
+
+
 # ----------------------------------------------------------------------------- schema
 
 
@@ -641,11 +652,7 @@ def _read_labels(model: bytes, name: str) -> tuple[str, ...]:
             f"the labels file {name!r} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start})",
             "save the labels as UTF-8 and write the metadata again",
         ) from None
-    lines = _LINE_BREAK.split(text)
-    if lines and lines[-1] == "":
-        lines.pop()  # the final line break
-    if lines and lines[-1] == "":
-        lines.pop()  # MediaPipe also drops one trailing empty line
+    lines = label_lines(text)
     if not lines:
         raise MetadataError(f"the labels file {name!r} is empty",
                             "write the metadata with one label per output class")

@@ -1,4 +1,4 @@
-"""Check a `.tflite` file against what ML Kit's custom image labeler accepts (FIELD_NOTES §1).
+"""Check a `.tflite` file against what ML Kit's custom image labeler accepts (docs/FACTS.md).
 
 ML Kit says nothing until the app runs ("Failed to initialize detector"), so we check every
 requirement on the developer's machine, for our models and for any file a user brings:
@@ -10,27 +10,24 @@ requirement on the developer's machine, for our models and for any file a user b
 Files are untrusted. Our own parsing never lets an exception escape as a crash: every failure
 becomes a ✗ line. The LiteRT interpreter, however, can abort or segfault on a malformed
 flatbuffer, so the interpreter load (allocate + one invoke on zeros) runs in a child process
-(`InterpreterProbe`) with a timeout and a memory cap; a crash, hang or memory blow-up there is
-a ✗ line here. A check that depends on an earlier failed one says "not checked: <reason>".
+(`pipeline.probe.InterpreterProbe`) with a timeout and a memory cap; a crash, hang or memory
+blow-up there is a ✗ line here. A check that depends on an earlier failed one says
+"not checked: <reason>". Before anything is read, the path must be a regular file of at most
+`MAX_MODEL_BYTES` (a FIFO, a device such as /dev/zero or a folder is refused unread).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
-import select
-import signal
-import subprocess
-import re
-import sys
-import tempfile
-import time
+import stat
 from pathlib import Path
 
-from pipeline.errors import ConfigError, ModelFileError, PipelineError, ValidationError
-from pipeline.metadata import METADATA_IDENTIFIER, METADATA_NAME, read_associated_file
+from pipeline.errors import ModelFileError, PipelineError, ValidationError
+from pipeline.metadata import (METADATA_IDENTIFIER, METADATA_NAME, label_lines,
+                               read_associated_file)
+from pipeline.probe import InterpreterProbe, ProbeResult  # noqa: F401 - re-exported
 from pipeline.tflite_file import parse_model
 
 # Requirement names, in report order. Tests and the app's docs quote them: change with care.
@@ -52,12 +49,14 @@ REQUIREMENT_NAMES = (
     R_OUTPUT_SHAPE, R_OUTPUT_DTYPE, R_METADATA, R_NORMALIZATION, R_LABELS, R_SOFTMAX,
 )
 
+# The largest file check-mlkit reads (`invoke check-mlkit --max-mb`). An image classifier that
+# ML Kit runs on a phone is a few MB to a few hundred MB; TFLite flatbuffers cannot exceed 2 GB.
+MAX_MODEL_BYTES = 512 * 1024 * 1024
+
 _SUPPORTED_INPUT_DTYPES = ("uint8", "float32")
 _SUPPORTED_OUTPUT_DTYPES = ("uint8", "float32")
 # Ops that carry probabilities through unchanged (requantize, reshape) between SOFTMAX and the output.
 _PASS_THROUGH_OPS = ("QUANTIZE", "DEQUANTIZE", "RESHAPE", "SQUEEZE")
-# An input larger than this many elements is not invoked (a mutated shape can ask for gigabytes).
-_MAX_PROBE_INPUT_ELEMENTS = 1 << 24
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +130,7 @@ def check_mlkit(
     *,
     probe: InterpreterProbe | None = None,
     timeout_s: float = 30.0,
+    max_bytes: int = MAX_MODEL_BYTES,
 ) -> MlkitReport:
     """Check `model` (a path or the file's bytes) against every ML Kit requirement.
 
@@ -139,9 +139,10 @@ def check_mlkit(
     started for this call and stopped after it, with `timeout_s` for the interpreter load.
 
     Raises:
-        ModelFileError: `model` is a path that cannot be read (missing, a folder, no permission).
+        ModelFileError: `model` is a path that cannot be read (missing, a folder, no permission),
+            is not a regular file (FIFO, device), or is larger than `max_bytes`; it is then not read.
     """
-    source, data = _read(model)
+    source, data = _read(model, max_bytes)
     facts = _Facts(data, probe, timeout_s)
     requirements = []
     for name, check in _CHECKS:
@@ -392,7 +393,7 @@ def _check_labels(f: _Facts) -> Requirement:
     except PipelineError as exc:
         return Requirement(R_LABELS, False, exc.problem, fix)
     try:
-        lines = _label_lines(raw.decode("utf-8"))
+        lines = label_lines(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         return Requirement(R_LABELS, False, f"{name} is not UTF-8 text (offset {exc.start})", fix)
     if why := f.blocked(R_OUTPUT_SHAPE):
@@ -460,15 +461,57 @@ _CHECKS = (
 # --------------------------------------------------------------------------------------------
 
 
-def _read(model) -> tuple[str, bytes]:
+def _read(model, max_bytes: int = MAX_MODEL_BYTES) -> tuple[str, bytes]:
+    """The file's bytes, refusing (before reading) anything but a regular file of <= max_bytes."""
     if isinstance(model, (bytes, bytearray, memoryview)):
         return "<bytes>", bytes(model)
     path = Path(model)
-    try:
-        return str(path), path.read_bytes()
+    fix = "check the path: pass an existing .tflite file"
+    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
-        raise ModelFileError(f"cannot read {path} ({exc.strerror or exc})",
-                             "check the path: pass an existing .tflite file") from None
+        raise ModelFileError(f"cannot read {path} ({exc.strerror or exc})", fix) from None
+    try:
+        too_big = _refuse_unless_small_file(path, os.fstat(fd), max_bytes)
+        handle = os.fdopen(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
+        try:
+            data = _read_at_most(handle, max_bytes + 1)
+        except OSError as exc:
+            raise ModelFileError(f"cannot read {path} ({exc.strerror or exc})", fix) from None
+    if len(data) > max_bytes:  # it grew after the size check
+        raise too_big
+    return str(path), data
+
+
+def _refuse_unless_small_file(path: Path, st: os.stat_result, max_bytes: int) -> ModelFileError:
+    """Raise unless `st` is a regular file of <= max_bytes; return the error for "too big"."""
+    if stat.S_ISDIR(st.st_mode):
+        raise ModelFileError(f"{path} is a folder, not a .tflite file",
+                             "pass the model file itself, e.g. models/digits/model.tflite")
+    if not stat.S_ISREG(st.st_mode):
+        raise ModelFileError(f"{path} is not a regular file (a FIFO, socket or device), so it "
+                             "was not read", "copy the model to a file and check that file")
+    too_big = ModelFileError(
+        f"{path} is larger than check-mlkit's limit of {max_bytes:,} bytes, so it was not read",
+        f"pass --max-mb with a larger limit (default {MAX_MODEL_BYTES >> 20}) if it really is a model")
+    if st.st_size > max_bytes:
+        raise too_big
+    return too_big
+
+
+def _read_at_most(handle, limit: int) -> bytes:
+    chunks, total = [], 0
+    while total < limit:
+        chunk = handle.read(min(1 << 20, limit - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
 
 
 def _metadata_schema():
@@ -477,16 +520,6 @@ def _metadata_schema():
     from pipeline import metadata
 
     return metadata.metadata_schema()
-
-
-def _label_lines(text: str) -> list[str]:
-    """MediaPipe's rule (as pipeline.metadata reads it): one label per line (\\n, \\r\\n or \\r);
-    the final line break and one trailing empty line are dropped."""
-    lines = re.split(r"\r\n|\r|\n", text)
-    for _ in range(2):
-        if lines and lines[-1] == "":
-            lines.pop()
-    return lines
 
 
 def _dims(shape) -> str:
@@ -502,209 +535,3 @@ def _text(raw) -> str:
 def _short(exc: BaseException) -> str:
     text = (str(exc).strip().splitlines() or [""])[0] or "no message"
     return text if len(text) <= 160 else text[:157] + "..."
-
-
-# --------------------------------------------------------------------------------------------
-# The interpreter probe: load models in a child process so a crash there cannot take us down.
-# --------------------------------------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class ProbeResult:
-    """What the child interpreter said: `ok`, and a one-line `detail` (the error, or a summary)."""
-
-    ok: bool
-    detail: str
-
-
-class InterpreterProbe:
-    """A long-lived child process that loads models into the LiteRT interpreter.
-
-    Each `load(data)` creates an interpreter from the bytes, allocates tensors and runs one
-    invoke on zero inputs. If the child crashes (abort, segfault), exceeds `timeout_s`, or
-    runs out of its `memory_limit_mb` address space, the result is a failed `ProbeResult`
-    naming what happened, and a fresh child is started for the next load. Reusing one probe
-    for many files avoids ~0.2 s of interpreter start-up per file:
-
-        with InterpreterProbe() as probe:
-            reports = [check_mlkit(p, probe=probe) for p in paths]
-    """
-
-    def __init__(self, *, timeout_s: float = 30.0, memory_limit_mb: int = 4096):
-        if not timeout_s > 0:
-            raise ConfigError(f"InterpreterProbe timeout_s must be > 0, got {timeout_s}",
-                              "pass a positive number of seconds")
-        if memory_limit_mb < 256:
-            raise ConfigError(f"InterpreterProbe memory_limit_mb must be >= 256, got {memory_limit_mb}",
-                              "the interpreter alone needs ~160 MB of address space")
-        self.timeout_s = float(timeout_s)
-        self.memory_limit_mb = int(memory_limit_mb)
-        self._proc: subprocess.Popen | None = None
-        self._stderr = None
-        self._buffer = b""
-        self.restarts = 0  # children replaced after a crash or timeout (for tests and reports)
-
-    def __enter__(self) -> InterpreterProbe:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            proc.stdout.close()
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
-        self._buffer = b""
-
-    def load(self, data: bytes) -> ProbeResult:
-        """Load `data` in the child interpreter; never raises for anything the model does."""
-        if self._proc is None or self._proc.poll() is not None:
-            self._start()
-        proc = self._proc
-        err_start = self._stderr.seek(0, os.SEEK_END)
-        try:
-            proc.stdin.write(len(data).to_bytes(8, "little") + data)
-            proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            return self._died(err_start)
-        line = self._read_line(time.monotonic() + self.timeout_s)
-        if line is _TIMED_OUT:
-            self._kill()
-            return ProbeResult(False, f"the interpreter did not finish within {self.timeout_s:g} s")
-        if line is None:
-            return self._died(err_start)
-        reply = json.loads(line)
-        ok, detail = bool(reply["ok"]), str(reply["detail"])
-        if not ok and detail.endswith("failed: RuntimeError"):  # no message: it went to stderr
-            last = self._stderr_tail(err_start)
-            detail = f"{detail} ({last})" if last else detail
-        return ProbeResult(ok, detail)
-
-    def _start(self) -> None:
-        self.close()
-        self._stderr = tempfile.TemporaryFile()
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        self._proc = subprocess.Popen(
-            self._command(),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
-        )
-        self._buffer = b""
-
-    def _command(self) -> list[str]:
-        """The child's command line (tests replace it with children that crash or hang)."""
-        code = f"from pipeline.mlkit import _serve_probe; _serve_probe({self.memory_limit_mb})"
-        return [sys.executable, "-c", code]
-
-    def _read_line(self, deadline: float):
-        """The child's next reply line; None if it closed the channel (died); `_TIMED_OUT`."""
-        fd = self._proc.stdout.fileno()
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return _TIMED_OUT
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if not ready:
-                return _TIMED_OUT
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                return None
-            self._buffer += chunk
-        line, _, self._buffer = self._buffer.partition(b"\n")
-        return line
-
-    def _kill(self) -> None:
-        with contextlib.suppress(OSError):
-            self._proc.kill()
-        self._proc.wait()
-        self.restarts += 1
-        self.close()
-
-    def _died(self, err_start: int) -> ProbeResult:
-        proc = self._proc
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
-        code = proc.returncode
-        last = self._stderr_tail(err_start)
-        if code is not None and code < 0:
-            try:
-                how = f"crashed ({signal.Signals(-code).name})"
-            except ValueError:
-                how = f"was killed by signal {-code}"
-        else:
-            how = f"exited with status {code}"
-        self._kill()
-        return ProbeResult(False, f"the interpreter {how}" + (f" ({last})" if last else ""))
-
-
-    def _stderr_tail(self, start: int) -> str:
-        """The last meaningful line the child wrote to stderr since offset `start`."""
-        self._stderr.seek(start)
-        text = self._stderr.read().decode("utf-8", "replace")
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("INFO:")]
-        return lines[-1][:200] if lines else ""
-
-
-_TIMED_OUT = object()
-
-
-def _serve_probe(memory_limit_mb: int) -> None:
-    """Child side of `InterpreterProbe`: read length-prefixed models on stdin, answer JSON lines."""
-    import resource
-
-    reply_channel = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)  # native code printing to stdout must not corrupt the reply channel
-    limit = memory_limit_mb << 20
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    requests = sys.stdin.buffer
-    while True:
-        header = requests.read(8)
-        if len(header) < 8:
-            return
-        data = requests.read(int.from_bytes(header, "little"))
-        stage = ["creating the interpreter"]
-        try:
-            reply = {"ok": True, "detail": _probe_in_this_process(data, stage)}
-        except MemoryError:
-            reply = {"ok": False, "detail": f"{stage[0]} ran out of memory (limit {memory_limit_mb} MB)"}
-        except Exception as exc:  # noqa: BLE001 - anything the interpreter raises is the verdict
-            first = (str(exc).strip().splitlines() or [""])[0][:200]
-            what = f"{stage[0]} failed: {type(exc).__name__}"
-            reply = {"ok": False, "detail": f"{what}: {first}" if first else what}
-        reply_channel.write(json.dumps(reply) + "\n")
-        reply_channel.flush()
-
-
-def _probe_in_this_process(data: bytes, stage: list[str]) -> str:
-    import numpy as np
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=data, num_threads=1)
-    stage[0] = "allocate_tensors"
-    interpreter.allocate_tensors()
-    stage[0] = "setting zero inputs"
-    inputs = interpreter.get_input_details()
-    for detail in inputs:
-        size = int(np.prod(detail["shape"]))
-        if size > _MAX_PROBE_INPUT_ELEMENTS:
-            shape = "x".join(str(int(d)) for d in detail["shape"])
-            raise ValueError(f"input tensor {detail['index']} has shape {shape} ({size} elements), "
-                             "too large to run")
-        interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
-    stage[0] = "invoke"
-    interpreter.invoke()
-    outputs = interpreter.get_output_details()
-    return f"allocated and invoked ({len(inputs)} input(s), {len(outputs)} output(s))"

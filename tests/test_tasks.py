@@ -37,10 +37,11 @@ def test_every_model_option_has_help():
     (("model", "--data", "/nonexistent/photos"),
      "error: data folder /nonexistent/photos does not exist - pass --data with a folder"),
     (("model", "--final-sparsity", "1.0"),
-     "error: prune.final_sparsity = 1.0 is out of range [0.0, 1.0)"),
-    (("model", "--epochs", "0"), "error: train.epochs = 0 is out of range (0, 10000]"),
+     "error: prune.final_sparsity (--final-sparsity) = 1.0 is out of range [0.0, 1.0)"),
+    (("model", "--epochs", "0"), "error: train.epochs (--epochs) = 0 is out of range (0, 10000]"),
     (("model", "--architecture", "resnet999"),
-     "error: model.architecture = 'resnet999' is not a known architecture - use one of:"),
+     "error: model.architecture (--architecture) = 'resnet999' is not a known architecture - "
+     "use one of:"),
     (("evaluate", "--name", "never-built", "--out", "/tmp/no-models-here"),
      "error: no model report at /tmp/no-models-here/never-built/report.json - build the model "
      "first: invoke model --name never-built"),

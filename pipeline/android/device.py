@@ -24,12 +24,11 @@ span lines (a stack trace): lines without a prefix continue the previous value.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
+import signal
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -80,7 +79,11 @@ class DeviceOptions:
       adb: the adb executable; None = search `path`, then $ANDROID_HOME/platform-tools.
       path: the PATH to search for adb; None = this process's PATH.
       threads: interpreter threads on the device (Python's latency is measured with 1).
-      timeout_s: limit for the install and for the instrumentation run, each.
+      timeout_s: seconds the on-device evaluation (`am instrument`) may take.
+      install_timeout_s: seconds `adb install` may take.
+      adb_timeout_s: seconds a short adb call (`adb devices`) may take.
+    A call that runs out of time is killed with its whole process group (adb forks helpers),
+    so no adb child outlives it.
     """
 
     model_dir: Path
@@ -92,6 +95,8 @@ class DeviceOptions:
     path: str | None = None
     threads: int = 1
     timeout_s: int = 900
+    install_timeout_s: int = 300
+    adb_timeout_s: int = 60
 
     def __post_init__(self):
         if not _is_int(self.max_changed) or self.max_changed < 0:
@@ -99,8 +104,13 @@ class DeviceOptions:
                               "pass --max-changed 0 (no image may change its top-1) or more")
         if not _is_int(self.threads) or not 1 <= self.threads <= 16:
             raise ConfigError(f"threads must be in [1, 16], got {self.threads!r}", "pass --threads 1")
-        if self.timeout_s < 1:
-            raise ConfigError(f"timeout_s must be >= 1, got {self.timeout_s}", "use the default (900)")
+        for name, flag, default in (("timeout_s", "--timeout", 900),
+                                    ("install_timeout_s", "--install-timeout", 300),
+                                    ("adb_timeout_s", "--adb-timeout", 60)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 1 <= value < 1e6:
+                raise ConfigError(f"{name} must be a number of seconds in [1, 1e6), got {value!r}",
+                                  f"pass {flag} {default} (the default) or another positive number")
 
     @property
     def apk_path(self) -> Path:
@@ -128,9 +138,9 @@ def run_emulator_test(options: DeviceOptions, log: Callable[[str], None] | None 
     component = f"{package}/{INSTRUMENTATION_CLASS}"
 
     adb = find_adb(options)
-    serial = pick_device(list_devices(adb, options.timeout_s), options.serial)
+    serial = pick_device(list_devices(adb, options.adb_timeout_s), options.serial)
     log(f"==> {serial}: installing {apk}")
-    install(adb, serial, apk, package, options.timeout_s)
+    install(adb, serial, apk, package, options.install_timeout_s)
     log(f"==> {serial}: am instrument -w -r {component} ({eval_doc.get('count', '?')} images)")
     cmd = ["shell", "am", "instrument", "-w", "-r", "-e", "threads", str(options.threads), component]
     res = _adb(adb, serial, cmd, options.timeout_s, "the on-device evaluation")
@@ -171,18 +181,41 @@ def find_adb(options: DeviceOptions) -> Path:
                       f"install it: {ADB_INSTALL}")
 
 
-def _adb(adb: Path, serial: str | None, args: list[str], timeout: int,
+def _adb(adb: Path, serial: str | None, args: list[str], timeout: float,
          what: str) -> subprocess.CompletedProcess:
+    """Run adb; past `timeout` the whole process group is killed (no orphaned child)."""
     cmd = [str(adb), *(["-s", serial] if serial else []), *args]
     try:
-        return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              errors="replace", timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise DeviceError(f"{what} did not finish within {timeout} s ({' '.join(cmd)})",
-                          "check the device is responsive (adb devices; restart the emulator), "
-                          "then run this again") from None
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                errors="replace", start_new_session=True)
     except OSError as exc:
         raise DeviceError(f"cannot run {adb} ({exc.strerror or exc})", f"reinstall adb: {ADB_INSTALL}") from None
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise DeviceError(f"{what} did not finish within {timeout:g} s ({' '.join(cmd)})",
+                          "check the device is responsive (adb devices; restart the emulator), "
+                          "or allow more time (--timeout, --install-timeout, --adb-timeout)") from None
+    except BaseException:  # Ctrl-C: leave nothing running either
+        _kill_group(proc)
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, None)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL the process group `proc` leads (it was started in a session of its own)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.wait()
+    try:  # drain what was written; a helper that left the group must not keep us waiting
+        proc.communicate(timeout=1)
+    except (subprocess.TimeoutExpired, ValueError, OSError):
+        pass
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def parse_devices(text: str) -> list[tuple[str, str]]:
@@ -201,8 +234,8 @@ def parse_devices(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def list_devices(adb: Path, timeout: int = 60) -> list[tuple[str, str]]:
-    res = _adb(adb, None, ["devices"], min(timeout, 120), "adb devices")
+def list_devices(adb: Path, timeout: float = 60) -> list[tuple[str, str]]:
+    res = _adb(adb, None, ["devices"], timeout, "adb devices")
     if res.returncode != 0 or "List of devices attached" not in res.stdout:
         raise DeviceError(f"`adb devices` failed (exit {res.returncode}): {output_tail(res.stdout, 3)}",
                           "restart the adb server (adb kill-server; adb start-server) and run this again")
