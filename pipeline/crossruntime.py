@@ -169,7 +169,8 @@ def _check_inputs(images, reference, labels, height, width, source) -> None:
 
 def _classify_all(path: str, source: str, images: np.ndarray, classes: int):
     """MediaPipe's scores (N, C) (NaN where a class was not returned), class names, counts."""
-    import pipeline._tf  # noqa: F401 - mediapipe imports TensorFlow: select legacy Keras first
+    from pipeline._tf import native_stderr_captured  # before mediapipe: it imports TensorFlow
+
     import mediapipe as mp
     from mediapipe.tasks.python.core.base_options import BaseOptions
     from mediapipe.tasks.python.vision import ImageClassifier, ImageClassifierOptions
@@ -180,7 +181,8 @@ def _classify_all(path: str, source: str, images: np.ndarray, classes: int):
     options = ImageClassifierOptions(base_options=BaseOptions(model_asset_path=path),
                                      max_results=classes)
     try:
-        classifier = ImageClassifier.create_from_options(options)
+        with native_stderr_captured():  # C++: "INFO: Created TensorFlow Lite XNNPACK delegate"
+            classifier = ImageClassifier.create_from_options(options)
     except Exception as exc:  # noqa: BLE001 - MediaPipe raises ValueError/RuntimeError
         raise ValidationError(f"MediaPipe's ImageClassifier could not load {source}: {exc}",
                               "run `invoke check-mlkit` on it; MediaPipe and ML Kit need "

@@ -9,6 +9,7 @@ MediaPipe's agreement, and the host runtimes' agreement on the evaluation set.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import platform
 import sys
@@ -314,6 +315,15 @@ def _load_keras(d: Path):
 # ---------------------------------------------------------------------------------------------
 # Conversion + metadata + validation of every variant.
 
+def _mediapipe_on(config, log) -> bool:
+    """validate.mediapipe, when MediaPipe (the `crosscheck` extra) is installed; else say so."""
+    if config.validate.mediapipe and importlib.util.find_spec("mediapipe") is None:
+        log("  MediaPipe is not installed: cross-check skipped "
+            "(pip install -e '.[crosscheck]', or set validate.mediapipe = false)")
+        return False
+    return config.validate.mediapipe
+
+
 def _convert_all(config, dataset, spec, sources, timer, log) -> dict[str, dict]:
     from pipeline.convert import convert_variant, representative_images
     from pipeline.train import normalize
@@ -323,14 +333,14 @@ def _convert_all(config, dataset, spec, sources, timer, log) -> dict[str, dict]:
     calib = normalize(
         representative_images(dataset.x_train, config.convert.representative_samples,
                               config.data.seed), spec.mean, spec.std)
-    out = {}
+    out, mediapipe = {}, _mediapipe_on(config, log)
     for i, name in enumerate(names, 1):
         variant = VARIANTS[name]
         model = sources.get(variant.source)
         with timer(f"convert:{name} ({i}/{len(names)})"):
             raw = convert_variant(model, variant.recipe, calib if variant.recipe == "int8" else None)
             tflite = _with_metadata(raw, config, dataset, spec, variant.io_dtype)
-        cross_check = config.validate.mediapipe and name in (config.convert.deployable, "float32")
+        cross_check = mediapipe and name in (config.convert.deployable, "float32")
         with timer(f"validate:{name}" + (" (+ MediaPipe)" if cross_check else "")):
             result = validate_variant(
                 tflite, dataset.x_test, dataset.y_test, sources.test_scores(variant.source),
