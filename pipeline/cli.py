@@ -17,6 +17,7 @@ import sys
 from invoke import Collection, Exit, Program, Task, task
 from invoke.parser import ParseError, ParserContext
 
+from pipeline._quiet import VERBOSE_ENV
 from pipeline.config import PipelineConfig
 
 CONFIG_FILE = "pipeline.toml"
@@ -139,7 +140,7 @@ def _clean_errors(fn):
         from pipeline.errors import PipelineError
 
         if verbose:
-            os.environ["PIPELINE_VERBOSE"] = "1"
+            os.environ[VERBOSE_ENV] = "1"
         try:
             return fn(*args, **kwargs)
         except PipelineError as exc:

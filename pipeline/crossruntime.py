@@ -171,7 +171,12 @@ def _classify_all(path: str, source: str, images: np.ndarray, classes: int):
     """MediaPipe's scores (N, C) (NaN where a class was not returned), class names, counts."""
     from pipeline._tf import native_stderr_captured  # before mediapipe: it imports TensorFlow
 
-    import mediapipe as mp
+    try:
+        import mediapipe as mp
+    except ImportError:
+        raise ValidationError("MediaPipe is not installed",
+                              "pip install -e '.[crosscheck]' (./setup.sh does), or set "
+                              "validate.mediapipe = false") from None
     from mediapipe.tasks.python.core.base_options import BaseOptions
     from mediapipe.tasks.python.vision import ImageClassifier, ImageClassifierOptions
 

@@ -417,6 +417,13 @@ def _report(config, dataset, spec, sources, variants, timer, final_key) -> dict:
     }
 
 
+def _all_pass(items, noun: str) -> str:
+    """A passing gate's detail: what was checked."""
+    if not items:
+        return "not an int8 model: nothing to check" if noun == "checks" else f"no {noun}"
+    return f"all {len(items)} {noun} pass: " + ", ".join(c["name"] for c in items)
+
+
 def _gate(config: PipelineConfig, report: dict) -> None:
     """Refuse to ship a deployable model that fails any check; list every failure at once."""
     dep = report["variants"][config.convert.deployable]
@@ -424,7 +431,7 @@ def _gate(config: PipelineConfig, report: dict) -> None:
     checks = [
         ("quantization spec", dep.get("quantization_ok", True),
          "; ".join(c["name"] + ": " + c["detail"] for c in dep.get("quantization_checks", [])
-                   if not c["ok"])),
+                   if not c["ok"]) or _all_pass(dep.get("quantization_checks"), "checks")),
         (f"accuracy within {config.validate.max_accuracy_drop:.3f} of float32 Keras",
          dep["accuracy"] >= float_acc - config.validate.max_accuracy_drop - 1e-9,
          f"{dep['accuracy']:.4f} vs {float_acc:.4f}"),
@@ -435,7 +442,8 @@ def _gate(config: PipelineConfig, report: dict) -> None:
     mlkit = report.get("mlkit")
     if mlkit is not None:
         checks.append(("ML Kit custom-model requirements", mlkit["passed"],
-                       "; ".join(r["line"] for r in mlkit["requirements"] if not r["ok"])))
+                       "; ".join(r["line"] for r in mlkit["requirements"] if not r["ok"])
+                       or _all_pass(mlkit["requirements"], "requirements")))
     mp = dep.get("mediapipe")
     if mp is not None:
         checks.append(("MediaPipe ImageClassifier agrees with the interpreter", mp["passed"],
