@@ -236,7 +236,7 @@ def _wilson_text(accuracy: float, n: int | None) -> str:
     if not n:
         return "-"
     lo, hi = _wilson(accuracy, n)
-    return f"{lo:.4f} – {hi:.4f}"
+    return f"<span class='nw'>{lo:.4f}–{hi:.4f}</span>"
 
 
 def _figure_section(title: str, png: bytes | None, caption: str) -> str:
@@ -732,7 +732,7 @@ ul.checks{list-style:none;padding-left:0}ul.checks li{margin:.15em 0}
 table.ops td{text-align:left;font-family:ui-monospace,Menlo,monospace;font-size:.85em}
 tr.added td{background:#e3f4e1}tr.removed td{background:#fbe3e1}tr.changed td{background:#fff4d6}
 tr.chosen td{background:#e3f4e1}
-.gallery{display:flex;flex-wrap:wrap;gap:.5em}figure.thumb{margin:0;width:88px;
+.nw{white-space:nowrap}.gallery{display:flex;flex-wrap:wrap;gap:.5em}figure.thumb{margin:0;width:88px;
 font-size:.75em;text-align:center}figure.thumb img{width:64px;height:64px;
 image-rendering:pixelated;border:1px solid #ccc}
 """
@@ -757,7 +757,7 @@ def _mark(ok: bool | None) -> str:
 
 
 def _check_li(name: str, ok: bool, detail: str) -> str:
-    return f"<li>{_mark(ok)} {_e(name)}: {_e(detail)}</li>"
+    return f"<li>{_mark(ok)} {_e(name)}" + (f": {_e(detail)}</li>" if detail else "</li>")
 
 
 def _op_label(op) -> str:

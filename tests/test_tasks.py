@@ -134,3 +134,28 @@ def test_default_quick_model_prints_no_tensorflow_log(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     _assert_no_native_logs(result.stderr)
     assert "==> keras:baseline" in result.stderr and "Epoch 1/" in result.stdout
+
+
+def test_console_command_has_the_same_tasks_and_help_as_invoke(tmp_path):
+    """`tflite-pipeline` ([project.scripts] -> pipeline.cli:main) from any folder == `invoke` here."""
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"tflite-pipeline": "pipeline.cli:main"}
+    command = [sys.executable, "-m", "pipeline.cli"]
+    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT)}
+    ours = subprocess.run([*command, "--list"], cwd=tmp_path, capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert ours.returncode == 0, ours.stderr
+    theirs = _invoke("--list").stdout
+    names = lambda out: [l.split()[0] for l in out.splitlines() if l.startswith("  ") and  # noqa
+                         not l.startswith("   ")]
+    assert names(ours.stdout) == names(theirs) and len(names(theirs)) == 10
+    help_ours = subprocess.run([*command, "--help", "model"], cwd=tmp_path, capture_output=True,
+                               text=True, env=env, timeout=120).stdout
+    assert "-e INT, --epochs=INT" in help_ours and "--final-sparsity=FLOAT" in help_ours
+    from pipeline.config import PipelineConfig
+
+    epochs = PipelineConfig().train.epochs
+    assert "--variants=LIST" in help_ours and f"(default {epochs})" in help_ours
+    assert help_ours.split("Options:")[1] == _invoke("--help", "model").stdout.split("Options:")[1]
