@@ -3,7 +3,8 @@
 #   ./setup.sh              install everything, then `invoke build-apk` on the default dataset
 #   ./setup.sh --no-run     install only (CI uses this)
 #   ./setup.sh TASK [ARGS]  install, then `invoke TASK ARGS` (e.g. ./setup.sh model --quick)
-# Idempotent: re-running skips what is already installed.
+# Idempotent: re-running skips what is already installed. Linux and macOS; the Android step
+# installs Debian packages only on Debian/Ubuntu as root (elsewhere it uses $ANDROID_HOME).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -18,20 +19,37 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   "$PY" -m venv .venv
 fi
-stamp=.venv/.lock-$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
+stamp=.venv/.lock-$("$PY" -c 'import hashlib, sys; h = hashlib.sha256()
+for f in sys.argv[1:]: h.update(open(f, "rb").read())
+print(h.hexdigest()[:16])' requirements.lock pyproject.toml setup.sh)
 if [ ! -f "$stamp" ]; then
-  echo "==> installing pinned Python packages (requirements.lock)"
-  .venv/bin/python -m pip install -q --upgrade "pip>=24" setuptools wheel
-  # --no-deps: the lock is complete and tested; tfmot and mediapipe declare conflicting
-  # absl-py pins that pip's resolver would refuse, though they work together.
-  .venv/bin/python -m pip install -q --no-deps -r requirements.lock
-  .venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+  # uv installs the hashed lock, then the project with its extras, resolving with the one
+  # override pyproject.toml's [tool.uv] declares (tfmot's absl-py pin; see the comment there).
+  # `pip install -e ".[dev]"` works too, without MediaPipe (the cross-check is then skipped).
+  echo "==> installing the locked Python packages (requirements.lock, with hashes)"
+  .venv/bin/python -m pip install -q "uv==0.13.9"
+  export VIRTUAL_ENV="$PWD/.venv"
+  .venv/bin/uv pip install -q --require-hashes -r requirements.lock
+  .venv/bin/uv pip install -q -e ".[dev,crosscheck]" -c requirements.lock
   rm -f .venv/.lock-*
   touch "$stamp"
 fi
 
 echo "==> Android build tools"
-.venv/bin/invoke setup-android
+if ! .venv/bin/invoke setup-android; then
+  echo "warning: no APK toolchain yet (see above); the Python half (invoke model) works without it" >&2
+fi
+
+echo "==> Chromium (the report's browser test)"
+if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+  echo "  found $(command -v chromium || command -v chromium-browser)"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+    || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+  echo "  installed $(command -v chromium)"
+else
+  echo "  not installed (tests/test_report_browser.py will skip): apt-get install chromium, or put Chromium on PATH"
+fi
 
 case "${1:-build-apk}" in
   --no-run) exit 0 ;;

@@ -19,7 +19,7 @@ def convert_variant(model, recipe: str, representative: np.ndarray | None = None
 
     The int8 recipe needs `representative` (calibration images from the training split).
     """
-    from pipeline._tf import tf
+    from pipeline._tf import native_stderr_captured, tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if recipe == "float32":
@@ -39,7 +39,7 @@ def convert_variant(model, recipe: str, representative: np.ndarray | None = None
         converter.inference_output_type = tf.uint8
     else:
         raise ValueError(f"unknown recipe {recipe!r}; use one of {RECIPES}")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), native_stderr_captured():  # C++: "fully_quantize: 0, ..."
         warnings.simplefilter("ignore")  # "Statistics for quantized inputs were expected..."
         return bytes(converter.convert())
 

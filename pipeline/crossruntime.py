@@ -190,8 +190,14 @@ def _check_inputs(images, reference, labels, height, width, source) -> None:
 
 def _classify_all(path: str, source: str, images: np.ndarray, classes: int):
     """MediaPipe's scores (N, C) (NaN where a class was not returned), class names, counts."""
-    import pipeline._tf  # noqa: F401 - mediapipe imports TensorFlow: select legacy Keras first
-    import mediapipe as mp
+    from pipeline._tf import native_stderr_captured  # before mediapipe: it imports TensorFlow
+
+    try:
+        import mediapipe as mp
+    except ImportError:
+        raise ValidationError("MediaPipe is not installed",
+                              "pip install -e '.[crosscheck]' (./setup.sh does), or set "
+                              "validate.mediapipe = false") from None
     from mediapipe.tasks.python.core.base_options import BaseOptions
     from mediapipe.tasks.python.vision import ImageClassifier, ImageClassifierOptions
 
@@ -201,7 +207,8 @@ def _classify_all(path: str, source: str, images: np.ndarray, classes: int):
     options = ImageClassifierOptions(base_options=BaseOptions(model_asset_path=path),
                                      max_results=classes)
     try:
-        classifier = ImageClassifier.create_from_options(options)
+        with native_stderr_captured():  # C++: "INFO: Created TensorFlow Lite XNNPACK delegate"
+            classifier = ImageClassifier.create_from_options(options)
     except Exception as exc:  # noqa: BLE001 - MediaPipe raises ValueError/RuntimeError
         raise ValidationError(f"MediaPipe's ImageClassifier could not load {source}: {exc}",
                               "run `invoke check-mlkit` on it; MediaPipe and ML Kit need "

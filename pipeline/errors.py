@@ -1,7 +1,7 @@
 """The project's small, flat error family.
 
 Every error a user can cause says three things: what was wrong, where, and how to fix it.
-`tasks.py` turns a `PipelineError` into one clean line and a non-zero exit (no traceback).
+`pipeline/cli.py` (the tasks) turns a `PipelineError` into one clean line and a non-zero exit (no traceback).
 """
 
 from __future__ import annotations

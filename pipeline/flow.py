@@ -13,6 +13,7 @@ validate / mlkit -> eval set / fidelity -> report.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -129,18 +130,27 @@ def _reuse(folder: ModelDir, final_key: str) -> dict | None:
     return report
 
 
+def _mediapipe_on(config: PipelineConfig, log: Log) -> bool:
+    """validate.mediapipe, when MediaPipe (the `crosscheck` extra) is installed; else say so."""
+    if config.validate.mediapipe and importlib.util.find_spec("mediapipe") is None:
+        log("    MediaPipe is not installed: cross-check skipped "
+            "(pip install -e '.[crosscheck]', or set validate.mediapipe = false)")
+        return False
+    return config.validate.mediapipe
+
+
 def _convert_all(config: PipelineConfig, sources: KerasSources, timer: Timer, log: Log) -> dict:
     """{variant: {"bytes", "result"}}: each variant converted, with metadata, and validated."""
     dataset = sources.dataset
     names = list(dict.fromkeys([*config.convert.variants, config.convert.deployable]))
     calib = calibration_images(config, dataset)
-    out = {}
+    out, mediapipe = {}, _mediapipe_on(config, log)
     for i, name in enumerate(names, 1):
         variant = VARIANTS[name]
         model = sources.get(variant.source)
         with timer(f"convert:{name} ({i}/{len(names)})"):
             tflite = export_variant(model, variant, calib, config, dataset)
-        cross_check = config.validate.mediapipe and name in (config.convert.deployable, "float32")
+        cross_check = mediapipe and name in (config.convert.deployable, "float32")
         with timer(f"validate:{name}" + (" (+ MediaPipe)" if cross_check else "")):
             result = validate_variant(
                 tflite, dataset.x_test, dataset.y_test, sources.test_scores(variant.source),

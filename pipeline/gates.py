@@ -33,7 +33,7 @@ def check_gates(config: PipelineConfig, report: dict) -> list[dict]:
     if mlkit is not None:
         failed = [r["line"] for r in mlkit["requirements"] if not r["ok"]]
         checks.append(("ML Kit custom-model requirements", mlkit["passed"],
-                       "; ".join(failed) or f"{len(mlkit['requirements'])} requirements met"))
+                       "; ".join(failed) or _all_pass(mlkit["requirements"], "requirements")))
     mp = dep.get("mediapipe")
     if mp is not None:
         checks.append(("MediaPipe ImageClassifier agrees with the interpreter", mp["passed"],
@@ -45,10 +45,15 @@ def check_gates(config: PipelineConfig, report: dict) -> list[dict]:
 def _quantization_gate(dep: dict) -> tuple[str, bool, str]:
     checks = dep.get("quantization_checks", [])
     failed = [c["name"] + ": " + c["detail"] for c in checks if not c["ok"]]
-    if not checks:
-        return "quantization spec", True, "not a quantized model"
     return ("quantization spec", dep.get("quantization_ok", True),
-            "; ".join(failed) or f"all {len(checks)} int8 checks pass")
+            "; ".join(failed) or _all_pass(checks, "checks"))
+
+
+def _all_pass(items: list[dict], noun: str) -> str:
+    """A passing gate's detail: what was checked."""
+    if not items:
+        return "not an int8 model: nothing to check" if noun == "checks" else f"no {noun}"
+    return f"all {len(items)} {noun} pass: " + ", ".join(c["name"] for c in items)
 
 
 def raise_if_failed(config: PipelineConfig, gates: list[dict]) -> None:

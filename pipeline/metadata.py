@@ -16,19 +16,17 @@ exactly as tflite-support's MetadataPopulator does:
 returns a packed file. Problems raise `MetadataError(problem, fix)`; bytes that are not a TFLite
 model raise `ModelFileError` (from `pipeline.tflite_file.parse_model`).
 
-The metadata schema is MediaPipe's generated `metadata_schema_py_generated.py`, loaded straight
-from its file: importing the `mediapipe` package imports TensorFlow (~2.5 s) before `pipeline._tf`
-could select legacy Keras.
+The metadata schema is the flatc-generated `metadata_schema_py_generated.py` (the copy MediaPipe
+ships), kept in this package as `pipeline._metadata_schema_py_generated` so that writing metadata
+needs only `flatbuffers`: MediaPipe is an optional extra (`.[crosscheck]`).
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import io
 import math
 import re
-import sys
 import zipfile
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -155,30 +153,14 @@ def label_lines(text: str) -> list[str]:
 
 @functools.cache
 def metadata_schema() -> ModuleType:
-    """MediaPipe's generated TFLite metadata schema module (loaded without importing mediapipe)."""
+    """The generated TFLite metadata schema module (ModelMetadataT, TensorMetadataT, ...)."""
     return _mfb()
 
 
 def _mfb() -> ModuleType:
-    """MediaPipe's generated metadata schema, loaded from its file without importing mediapipe."""
-    name = "pipeline._metadata_schema_py_generated"
-    spec = importlib.util.find_spec("mediapipe")
-    for base in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(base) / "tasks" / "metadata" / "metadata_schema_py_generated.py"
-        if path.is_file():
-            file_spec = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(file_spec)
-            sys.modules[name] = module
-            file_spec.loader.exec_module(module)
-            return module
-    try:
-        from tflite_support import metadata_schema_py_generated as module
-    except ImportError:
-        raise MetadataError(
-            "the TFLite metadata schema is not installed (looked for mediapipe's "
-            "tasks/metadata/metadata_schema_py_generated.py and tflite_support)",
-            "install the pinned packages: .venv/bin/pip install --no-deps -r requirements.lock",
-        ) from None
+    """The generated metadata schema module (a copy in this package; only needs flatbuffers)."""
+    from pipeline import _metadata_schema_py_generated as module
+
     return module
 
 

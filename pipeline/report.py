@@ -25,9 +25,11 @@ import numpy as np
 
 from pipeline.artifacts import ModelDir
 from pipeline.errors import ModelFileError, ModelMissingError
+from pipeline.evalset import read_eval_set
 from pipeline.fsutil import atomic_write_text
 from pipeline.quantspec import BIAS_INPUT, WEIGHT_INPUT, check_quantization, layer_sparsity, op_graph_diff
 from pipeline.tflite_file import parse_model
+from pipeline.validate import run_interpreter
 
 _PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1",
             "#ff9da7", "#9c755f", "#bab0ac")
@@ -51,6 +53,8 @@ def write_report(model_dir: Path) -> Path:
         _quantization_section(report, models),
         _op_graph_section(report, models),
         _confusion_section(report),
+        _per_class_section(report),
+        _misclassified_section(folder, report, models),
         _consumers_section(report),
         _fidelity_section(report),
         _sweep_section(report),
@@ -131,6 +135,7 @@ def _overview(report: dict) -> str:
                       f"{ref_gzip / dv['gzip_bytes']:.1f}x smaller gzipped, accuracy "
                       f"{dv['accuracy']:.4f} vs {ref_acc:.4f} "
                       f"({_points(dv['accuracy'] - ref_acc)} points)"))
+    facts += _accuracy_facts(report)
     rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in facts)
     gates = report.get("gates", [])
     gate_html = ""
@@ -142,40 +147,94 @@ def _overview(report: dict) -> str:
             "</section>")
 
 
+def _accuracy_facts(report: dict) -> list[tuple[str, str]]:
+    """The deployable model's accuracy with its 95% interval, and the accuracy gate's margin
+    counted in test images (how many more it may get wrong before the gate fails)."""
+    dv = report["variants"].get(report.get("deployable", ""), {})
+    n = report.get("dataset", {}).get("totals", {}).get("test")
+    if not dv or not n:
+        return []
+    lo, hi = _wilson(dv["accuracy"], n)
+    correct = round(dv["accuracy"] * n)
+    facts = [("Deployable accuracy", f"{dv['accuracy']:.4f} ({correct} of {n} test images), "
+                                     f"95% interval {lo:.4f} – {hi:.4f}; one image is "
+                                     f"{100 / n:.2f} points")]
+    float_acc = report.get("keras", {}).get("baseline", {}).get("test_accuracy")
+    drop = report.get("options", {}).get("validate", {}).get("max_accuracy_drop")
+    if float_acc is not None and drop is not None:
+        needed = int(np.ceil((float_acc - drop) * n - 1e-9))
+        margin = correct - needed
+        facts.append(("Accuracy gate margin",
+                      f"{margin} image(s): the gate needs {needed} of {n} correct (float32 Keras "
+                      f"{float_acc:.4f} minus {drop:g})" if margin >= 0 else
+                      f"failed by {-margin} image(s): the gate needs {needed} of {n} correct"))
+    return facts
+
+
 def _variant_table(report: dict) -> str:
+    """Two tables of 8 columns (size, then accuracy and latency) so both fit a 1024 px window."""
     _, ref_acc, ref_gzip = _float_reference(report)
     ref_bytes = report["variants"].get("float32", {}).get("bytes")
-    head = ("variant", "recipe", "bytes", "gzip bytes", "x smaller (gzip)", "x smaller (bytes)",
-            "accuracy", "Δ vs float32 (points)", "agreement", "ms 1T mean", "ms 1T p90",
-            "ms 2T mean", "ms 2T p90", "weight sparsity", "int8 spec")
-    rows = []
+    n = report.get("dataset", {}).get("totals", {}).get("test")
+    size_rows, acc_rows = [], []
     for name, v in report["variants"].items():
         lat = v.get("latency_ms", {})
         quant = "-" if "quantization_ok" not in v else _mark(v["quantization_ok"])
-        cells = [
-            f"<b>{_e(name)}</b>" + (" <span class='tag'>deployable</span>"
-                                    if name == report.get("deployable") else "")
-            + (f"<div class='desc'>{_e(v['description'])}</div>" if v.get("description") else ""),
+        title = f"<b>{_e(name)}</b>" + (" <span class='tag'>deployable</span>"
+                                        if name == report.get("deployable") else "")
+        size = [
+            title + (f"<div class='desc'>{_e(v['description'])}</div>"
+                     if v.get("description") else ""),
             _e(v.get("recipe", "")),
             f"{v['bytes']:,}", f"{v['gzip_bytes']:,}",
             f"{ref_gzip / v['gzip_bytes']:.1f}" if ref_gzip else "-",
             f"{ref_bytes / v['bytes']:.1f}" if ref_bytes else "-",
-            f"{v['accuracy']:.4f}",
-            _points(v["accuracy"] - ref_acc) if ref_acc is not None else "-",
-            f"{v.get('agreement_with_keras', float('nan')):.4f}",
-            _ms(lat, "1", "mean"), _ms(lat, "1", "p90"),
-            _ms(lat, "2", "mean"), _ms(lat, "2", "p90"),
             f"{v.get('sparsity', {}).get('overall', 0.0):.3f}", quant,
         ]
-        rows.append("<tr data-variant='%s'>%s</tr>" % (
-            _e(name), "".join(f"<td>{c}</td>" for c in cells)))
+        acc = [
+            title, f"{v['accuracy']:.4f}", _wilson_text(v["accuracy"], n),
+            _points(v["accuracy"] - ref_acc) if ref_acc is not None else "-",
+            f"{v.get('agreement_with_keras', float('nan')):.4f}",
+            f"{_ms(lat, '1', 'mean')} / {_ms(lat, '1', 'p90')}",
+            f"{_ms(lat, '2', 'mean')} / {_ms(lat, '2', 'p90')}",
+        ]
+        size_rows.append("<tr data-variant='%s'>%s</tr>" % (
+            _e(name), "".join(f"<td>{c}</td>" for c in size)))
+        acc_rows.append("<tr>%s</tr>" % "".join(f"<td>{c}</td>" for c in acc))
+    size_head = ("variant", "recipe", "bytes", "gzip bytes", "x smaller (gzip)",
+                 "x smaller (bytes)", "weight sparsity", "int8 spec")
+    acc_head = ("variant", "accuracy", "95% interval", "Δ vs float32 (points)", "agreement",
+                "ms 1T mean / p90", "ms 2T mean / p90")
+    return (f"<section><h2>Variants</h2><h3>Size</h3>{_grid(size_head, size_rows, 'variants')}"
+            f"<h3>Accuracy and latency</h3>{_grid(acc_head, acc_rows, 'accuracy')}"
+            "<p class='note'>Accuracy on the test split; the 95% interval is Wilson's score "
+            f"interval for {n if n else 'N'} images. Latency: single-image invoke() in the "
+            "LiteRT interpreter with 1 and 2 threads (1T/2T). Agreement: share of test images "
+            "where the TFLite model's top-1 equals its Keras source's. gzip -9 of the whole "
+            "file (metadata included).</p></section>")
+
+
+def _grid(head, rows: list[str], table_id: str = "") -> str:
     thead = "".join(f"<th>{_e(h)}</th>" for h in head)
-    return (f"<section><h2>Variants</h2><table class='grid' id='variants'><thead><tr>{thead}"
-            f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-            "<p class='note'>Latency: single-image invoke() in the LiteRT interpreter with 1 and 2 "
-            "threads (1T/2T). Agreement: share of test images where the TFLite model's top-1 "
-            "equals its Keras source's. gzip -9 of the whole file (metadata included).</p>"
-            "</section>")
+    ident = f" id='{table_id}'" if table_id else ""
+    return (f"<table class='grid'{ident}><thead><tr>{thead}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _wilson(accuracy: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson's score interval of a proportion measured on n trials (95% for z = 1.96)."""
+    if not n:
+        return (0.0, 1.0)
+    centre = (accuracy + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(accuracy * (1 - accuracy) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _wilson_text(accuracy: float, n: int | None) -> str:
+    if not n:
+        return "-"
+    lo, hi = _wilson(accuracy, n)
+    return f"<span class='nw'>{lo:.4f}–{hi:.4f}</span>"
 
 
 def _figure_section(title: str, png: bytes | None, caption: str) -> str:
@@ -308,6 +367,86 @@ def _confusion_section(report: dict) -> str:
             f"{int(m.sum())} images, accuracy {np.trace(m) / max(m.sum(), 1):.4f} "
             f"({_e(source)}). Rows: true class; columns: predicted. Lowest recall: "
             f"{_e(worst_text)}.</figcaption></figure></section>")
+
+
+def _per_class_section(report: dict) -> str:
+    """Precision, recall and F1 per class from the confusion matrices in report.json."""
+    classes = report.get("dataset", {}).get("classes", [])
+    dep = report.get("deployable")
+    names = [n for n in dict.fromkeys([dep, "float32"])
+             if report["variants"].get(n, {}).get("confusion_matrix") is not None]
+    if not names:
+        return ""
+    stats = {n: _prf(np.asarray(report["variants"][n]["confusion_matrix"], np.int64))
+             for n in names}
+    support = np.asarray(report["variants"][names[0]]["confusion_matrix"]).sum(axis=1)
+    rows = []
+    for i, count in enumerate(support):
+        label = classes[i] if i < len(classes) else str(i)
+        cells = [_e(label), str(int(count))]
+        for n in names:
+            p, r, f = (stats[n][k][i] for k in range(3))
+            cells += [f"{p:.3f}", f"{r:.3f}", f"<b>{f:.3f}</b>" if f < 0.95 else f"{f:.3f}"]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    head = ["class", "test images"] + [f"{k} ({n})" for n in names
+                                       for k in ("precision", "recall", "F1")]
+    return (f"<section><h2>Per-class precision, recall and F1</h2>"
+            f"{_grid(head, rows, 'per-class')}<p class='note'>From the confusion matrices of "
+            "the test split. Precision: of the images predicted as the class, the share that "
+            "are; recall: of the images of the class, the share found. F1 below 0.95 in "
+            "bold.</p></section>")
+
+
+def _prf(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    tp = np.diag(m).astype(np.float64)
+    precision = tp / np.maximum(m.sum(axis=0), 1)
+    recall = tp / np.maximum(m.sum(axis=1), 1)
+    f1 = np.where(precision + recall > 0,
+                  2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+    return precision, recall, f1
+
+
+_GALLERY_MAX = 48  # thumbnails per model
+
+
+def _misclassified_section(folder: ModelDir, report: dict, models: dict[str, _Model]) -> str:
+    """Thumbnails of the evaluation images a model gets wrong: the deployable model (from the
+    evaluation set's recorded results) and float32 (its variant file run on the same images)."""
+    try:
+        doc, pixels = read_eval_set(folder.eval_dir)
+    except (ModelMissingError, OSError, KeyError, ValueError):
+        return ("<section><h2>Misclassified evaluation images</h2><p class='note'>no "
+                "evaluation set in eval/ (invoke model writes it)</p></section>")
+    labels = list(doc.get("labels") or report.get("dataset", {}).get("classes", []))
+    entries = doc["images"]
+    truth = np.array([e["label"] for e in entries], np.int64)
+    dep = doc.get("variant") or report.get("deployable", "")
+    runs = [(f"deployable ({dep})", np.array([e["scores"] for e in entries], np.float64))]
+    f32 = models.get("float32")
+    if f32 is not None and f32.data is not None and dep != "float32" and len(entries):
+        runs.append(("float32", run_interpreter(f32.data, pixels).scores))
+    parts = [_gallery(title, scores, truth, labels, entries, folder.eval_dir)
+             for title, scores in runs]
+    return (f"<section><h2>Misclassified evaluation images</h2>{''.join(parts)}"
+            f"<p class='note'>The {len(entries)}-image evaluation set (eval/, a stratified "
+            "sample of the test split that also ships in the APK). Each thumbnail: true label "
+            "→ predicted label and its score.</p></section>")
+
+
+def _gallery(title, scores, truth, labels, entries, eval_dir: Path) -> str:
+    predicted = scores.argmax(axis=1) if len(scores) else np.zeros(0, np.int64)
+    wrong = [i for i in range(len(truth)) if predicted[i] != truth[i]]
+    items = []
+    for i in wrong[:_GALLERY_MAX]:
+        name = lambda k: labels[k] if k < len(labels) else str(k)  # noqa: E731
+        caption = (f"{_e(name(truth[i]))} → {_e(name(predicted[i]))} "
+                   f"({scores[i, predicted[i]]:.2f})")
+        png = (eval_dir / entries[i]["file"]).read_bytes()
+        items.append(f"<figure class='thumb'>{_img(png, f'eval image {i}')}"
+                     f"<figcaption>{caption}</figcaption></figure>")
+    more = (f" (first {_GALLERY_MAX} shown)" if len(wrong) > _GALLERY_MAX else "")
+    body = f"<div class='gallery'>{''.join(items)}</div>" if items else ""
+    return (f"<h3>{_e(title)}: {len(wrong)} of {len(truth)} wrong{more}</h3>{body}")
 
 
 def _consumers_section(report: dict) -> str:
@@ -552,6 +691,9 @@ ul.checks{list-style:none;padding-left:0}ul.checks li{margin:.15em 0}
 table.ops td{text-align:left;font-family:ui-monospace,Menlo,monospace;font-size:.85em}
 tr.added td{background:#e3f4e1}tr.removed td{background:#fbe3e1}tr.changed td{background:#fff4d6}
 tr.chosen td{background:#e3f4e1}
+.nw{white-space:nowrap}.gallery{display:flex;flex-wrap:wrap;gap:.5em}figure.thumb{margin:0;width:88px;
+font-size:.75em;text-align:center}figure.thumb img{width:64px;height:64px;
+image-rendering:pixelated;border:1px solid #ccc}
 """
 
 
@@ -574,7 +716,7 @@ def _mark(ok: bool | None) -> str:
 
 
 def _check_li(name: str, ok: bool, detail: str) -> str:
-    return f"<li>{_mark(ok)} {_e(name)}: {_e(detail)}</li>"
+    return f"<li>{_mark(ok)} {_e(name)}" + (f": {_e(detail)}</li>" if detail else "</li>")
 
 
 def _op_label(op) -> str:

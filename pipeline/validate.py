@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline._quiet import native_stderr_captured
 from pipeline.metadata import read_metadata
 from pipeline.quantspec import check_quantization, weight_sparsity
 from pipeline.tflite_file import parse_model
@@ -29,8 +30,9 @@ class Interpreted:
 def _interpreter(model: bytes, threads: int = 1):
     from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_content=model, num_threads=threads)
-    interp.allocate_tensors()
+    with native_stderr_captured():  # C++: "INFO: Created TensorFlow Lite XNNPACK delegate"
+        interp = Interpreter(model_content=model, num_threads=threads)
+        interp.allocate_tensors()
     return interp
 
 

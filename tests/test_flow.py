@@ -159,6 +159,9 @@ def test_mlkit_and_mediapipe_in_report(digits_run):
     assert all(g["ok"] for g in r["gates"])
     assert {g["name"] for g in r["gates"]} >= {"ML Kit custom-model requirements",
                                                 "MediaPipe ImageClassifier agrees with the interpreter"}
+    assert all(g["detail"] for g in r["gates"]), r["gates"]  # a passing gate says what it checked
+    gates = {g["name"]: g["detail"] for g in r["gates"]}
+    assert gates["quantization spec"].startswith("all ") and "weights int8" in gates["quantization spec"]
 
 
 def test_evaluate_existing_reproduces_the_report(digits_run):

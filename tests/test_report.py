@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 
@@ -157,3 +158,29 @@ def test_report_of_a_real_run(tmp_path_factory):
     assert any(h.startswith("Fidelity on the 100-image evaluation set") for h in page.headings)
     acc = result.report["variants"]["pruned_int8"]["accuracy"]
     assert f"accuracy {acc:.4f}" in text
+
+
+def test_wilson_interval_closed_forms():
+    from pipeline.report import _wilson
+
+    # 0 of n and n of n have the closed form z^2 / (n + z^2) for the open end.
+    assert _wilson(0.0, 10) == pytest.approx((0.0, 1.96 ** 2 / (10 + 1.96 ** 2)))
+    assert _wilson(1.0, 10) == pytest.approx((10 / (10 + 1.96 ** 2), 1.0))
+    lo, hi = _wilson(0.95, 359)
+    assert lo < 0.95 < hi and hi - lo < 0.05
+
+
+def test_report_per_class_table_and_gate_margin(tiny_model_dir):
+    path = tiny_model_dir / "report.json"
+    report = json.loads(path.read_text())
+    report["options"] = {"validate": {"max_accuracy_drop": 0.2}}
+    path.write_text(json.dumps(report))
+    text = write_report(tiny_model_dir).read_text(encoding="utf-8")
+    page = _Page(text)
+    assert "Per-class precision, recall and F1" in page.headings
+    # class 1 of [[2,0,0],[1,1,0],[0,0,2]]: precision 1, recall 1/2, F1 2/3 (bold: below 0.95)
+    assert "<td>dog</td><td>2</td><td>1.000</td><td>0.500</td><td><b>0.667</b></td>" in text
+    # accuracy 0.5 on 6 images = 3 correct; the gate needs ceil((0.5 - 0.2) * 6) = 2
+    assert "1 image(s): the gate needs 2 of 6 correct" in text
+    assert "95% interval" in text
+    assert "no evaluation set in eval/" in text  # the gallery says what is missing

@@ -1,5 +1,6 @@
 """The Invoke tasks as a user runs them: one clean error line (no traceback) and an exit code."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -114,3 +115,48 @@ def test_model_on_a_users_image_folder(tmp_path):
     assert report["variants"]["pruned_int8"]["accuracy"] >= 0.9
     assert report["fidelity"]["host_agreement"]
     assert "skipped" in result.stderr and "broken.jpg" in result.stderr
+    _assert_no_native_logs(result.stderr)
+
+
+# absl/glog lines (`E0000 00:00:... cuda_platform.cc:52] failed call to cuInit`), TFLite's
+# `INFO: Created TensorFlow Lite XNNPACK delegate`, the converter's `fully_quantize: 0, ...`.
+_NATIVE_LOG = re.compile(r"^[IWEF]\d{4} |cuda|^INFO: |^WARNING: All log messages|fully_quantize|"
+                         r"NodeDef mentions", re.I)
+
+
+def _assert_no_native_logs(stderr: str) -> None:
+    noise = [line for line in stderr.splitlines() if _NATIVE_LOG.search(line)]
+    assert not noise, noise[:10]
+
+
+@pytest.mark.slow
+def test_default_quick_model_prints_no_tensorflow_log(tmp_path):
+    result = _invoke("model", "--quick", "--out", str(tmp_path / "models"), "--force")
+    assert result.returncode == 0, result.stderr[-3000:]
+    _assert_no_native_logs(result.stderr)
+    assert "==> keras:baseline" in result.stderr and "Epoch 1/" in result.stdout
+
+
+def test_console_command_has_the_same_tasks_and_help_as_invoke(tmp_path):
+    """`tflite-pipeline` ([project.scripts] -> pipeline.cli:main) from any folder == `invoke` here."""
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"tflite-pipeline": "pipeline.cli:main"}
+    command = [sys.executable, "-m", "pipeline.cli"]
+    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT)}
+    ours = subprocess.run([*command, "--list"], cwd=tmp_path, capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert ours.returncode == 0, ours.stderr
+    theirs = _invoke("--list").stdout
+    names = lambda out: [l.split()[0] for l in out.splitlines() if l.startswith("  ") and  # noqa
+                         not l.startswith("   ")]
+    assert names(ours.stdout) == names(theirs) and len(names(theirs)) == 10
+    help_ours = subprocess.run([*command, "--help", "model"], cwd=tmp_path, capture_output=True,
+                               text=True, env=env, timeout=120).stdout
+    assert "-e INT, --epochs=INT" in help_ours and "--final-sparsity=FLOAT" in help_ours
+    from pipeline.config import PipelineConfig
+
+    epochs = PipelineConfig().train.epochs
+    assert "--variants=LIST" in help_ours and f"(default {epochs})" in help_ours
+    assert help_ours.split("Options:")[1] == _invoke("--help", "model").stdout.split("Options:")[1]
