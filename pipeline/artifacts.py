@@ -14,6 +14,13 @@ Layout (written by the model stage in one atomic rename, `pipeline.flow.run_mode
   screenshots/         the app's screen, rendered on the Android framework (host tests)
 
 Every other module asks `ModelDir` for these paths and contents; none spells a file name.
+
+Integrity: report.json records the sha256 of every other file the model stage wrote
+(`artifacts`, from report version 4). Readers get those files through `ModelDir`, which checks
+them first (`model_bytes`, `verified_bytes`, `verify`): a file that changed on disk is an
+IntegrityError naming it and the command that rebuilds the folder, and nothing is derived from
+it. Written later and not recorded: report.json itself, report.html, device-report.json and
+screenshots/.
 """
 
 from __future__ import annotations
@@ -22,8 +29,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.errors import ModelMissingError
-from pipeline.fsutil import atomic_write_json
+from pipeline.errors import IntegrityError, ModelMissingError
+from pipeline.fsutil import atomic_write_json, sha256_bytes, sha256_file
 
 MODEL = "model.tflite"
 LABELS = "labels.txt"
@@ -37,9 +44,10 @@ REPORT_HTML = "report.html"
 DEVICE_REPORT = "device-report.json"
 SCREENSHOTS_DIR = "screenshots"
 
-REPORT_VERSION = 3  # bump when report.json's layout changes, and keep reading the previous one
-READABLE_REPORT_VERSIONS = (3,)
+REPORT_VERSION = 4  # bump when report.json's layout changes, and keep reading the previous one
+READABLE_REPORT_VERSIONS = (3, 4)  # 4 added `artifacts` (checksums) and `dataset.content`
 REQUIRED_REPORT_KEYS = ("name", "deployable", "variants", "options")
+UNRECORDED = (REPORT_JSON, REPORT_HTML, DEVICE_REPORT, SCREENSHOTS_DIR)  # written after the record
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,13 @@ class ModelDir:
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def build_command(self) -> str:
+        """The command that writes this folder (`invoke model --name <name> [--out <root>]`)."""
+        root = self.path.parent
+        out = "" if root == Path("models") else f" --out {root}"
+        return f"invoke model --name {self.path.resolve().name}{out}"
 
     # ------------------------------------------------------------------------- paths
 
@@ -107,11 +122,23 @@ class ModelDir:
     # ------------------------------------------------------------------------- models
 
     def model_bytes(self) -> bytes:
-        """The deployable model's bytes, or ModelMissingError saying how to build it."""
-        return self._read_model(self.model_path)
+        """The deployable model's bytes (checked), or ModelMissingError saying how to build it."""
+        return self.verified_bytes(self.model_path)
 
     def variant_bytes(self, variant: str) -> bytes:
-        return self._read_model(self.variant_path(variant))
+        return self.verified_bytes(self.variant_path(variant))
+
+    def verified_bytes(self, path: Path) -> bytes:
+        """The bytes of a file in the folder, checked against the recorded checksum (if any)."""
+        return self.check_bytes(path, self._read_model(Path(path)))
+
+    def check_bytes(self, path: Path, data: bytes) -> bytes:
+        """`data`, read from `path` in the folder, if it matches the recorded checksum."""
+        recorded = self.recorded_checksums()
+        rel = Path(path).resolve().relative_to(self.path.resolve()).as_posix()
+        if recorded is not None and rel in recorded and sha256_bytes(data) != recorded[rel]:
+            raise self._changed(rel, sha256_bytes(data), recorded[rel])
+        return data
 
     def model_files(self, deployable: str) -> dict[str, Path]:
         """Every converted model in the folder by variant name (the deployable one first)."""
@@ -161,11 +188,12 @@ class ModelDir:
             raise self._rebuild(f"{path} is not a report written by this pipeline")
         version = report["report_version"]
         if version not in READABLE_REPORT_VERSIONS:
-            newer = isinstance(version, int) and version > REPORT_VERSION
+            newer = isinstance(version, (int, float)) and version > REPORT_VERSION
             raise self._rebuild(
                 f"{path} has report version {version!r}; this pipeline reads "
                 f"{', '.join(map(str, READABLE_REPORT_VERSIONS))}"
-                + (" (it was written by a newer version: update the pipeline, or" if newer else ""))
+                + (" (it was written by a newer version)" if newer else ""),
+                "update the pipeline, or " if newer else "")
         missing = [k for k in REQUIRED_REPORT_KEYS if k not in report]
         if missing:
             raise self._rebuild(f"{path} lacks {', '.join(missing)}")
@@ -181,8 +209,46 @@ class ModelDir:
         self.write_report(report)
         return report
 
-    def _rebuild(self, problem: str) -> ModelMissingError:
-        return ModelMissingError(problem, f"rebuild the model: invoke model --name {self.name} --force")
+    def _rebuild(self, problem: str, first: str = "") -> ModelMissingError:
+        return ModelMissingError(problem, f"{first}rebuild the model: invoke model --name {self.name} --force")
+
+    # ------------------------------------------------------------------------- integrity
+
+    def checksums(self) -> dict[str, str]:
+        """sha256 of every file in the folder but the unrecorded ones, by relative path."""
+        files = sorted(p for p in self.path.rglob("*") if p.is_file()
+                       and p.relative_to(self.path).parts[0] not in UNRECORDED)
+        return {p.relative_to(self.path).as_posix(): sha256_file(p) for p in files}
+
+    def recorded_checksums(self) -> dict[str, str] | None:
+        """What report.json recorded (None: no report, or one from before checksums)."""
+        if not self.has_report():
+            return None
+        recorded = self.read_report().get("artifacts")
+        return recorded if isinstance(recorded, dict) else None
+
+    def verify(self, prefix: str = "") -> dict:
+        """Check every recorded file (under `prefix`, e.g. "eval/") is there and unchanged;
+        returns the report. Raises IntegrityError for the first that is not."""
+        report = self.read_report()
+        recorded = report.get("artifacts")
+        for rel, digest in sorted((recorded or {}).items()):
+            if not rel.startswith(prefix):
+                continue
+            path = self.path / rel
+            if not path.is_file():
+                raise IntegrityError(f"{path} is missing (it was written with the model)",
+                                     f"rebuild the model: {self.build_command} --force")
+            now = sha256_file(path)
+            if now != digest:
+                raise self._changed(rel, now, digest)
+        return report
+
+    def _changed(self, rel: str, now: str, recorded: str) -> IntegrityError:
+        return IntegrityError(
+            f"{self.path / rel} changed since the model was written (sha256 {now[:12]}, "
+            f"recorded {recorded[:12]}); nothing is built from it",
+            f"restore it, or rebuild the model: {self.build_command} --force")
 
     # ------------------------------------------------------------------------- other documents
 

@@ -16,6 +16,8 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from pipeline.fsutil import remove_stale
+
 CACHE_VERSION = 1
 T = TypeVar("T")
 
@@ -42,7 +44,8 @@ class StageCache:
         if self.enabled and (final / ".complete").exists():
             return load(final), True
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{key}.tmp-"))
+        remove_stale(final.parent, ".", marker=".tmp-")  # killed runs' half entries
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{key}.tmp-{os.getpid()}-"))
         try:
             make(tmp)
             (tmp / ".complete").write_text(key)

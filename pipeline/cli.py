@@ -183,7 +183,8 @@ def _clean_errors(fn):
 def _config(data=None, name=None, out=None, config=None, architecture=None, weights=None,
             image_size=None, epochs=None, batch_size=None, learning_rate=None, seed=None,
             initial_sparsity=None, final_sparsity=None, prune_epochs=None, variants=None,
-            latency_runs=None, quick=False):
+            latency_runs=None, quick=False, base=None):
+    """The options: the command line over (`base`, or the config file over the defaults)."""
     from pipeline.config import load_config
 
     overrides = {
@@ -205,7 +206,7 @@ def _config(data=None, name=None, out=None, config=None, architecture=None, weig
 
         raise ConfigError(f"--weights {weights} is not a file",
                           "give the path of a local Keras .h5 weights file, or leave --weights out")
-    cfg = load_config(config or CONFIG_FILE, required=config is not None)  # defaults < file
+    cfg = base or load_config(config or CONFIG_FILE, required=config is not None)  # defaults < file
     if quick:
         cfg = cfg.quickened()  # < --quick
     return load_config(None, overrides, base=cfg, flags=_FLAGS)  # < the other options given
@@ -307,22 +308,39 @@ _APK_HELP = {
     "abis": "comma-separated ABIs: arm64-v8a, armeabi-v7a, x86, x86_64 (default: arm64-v8a,x86_64)",
     "samples": "folder of sample images for the app's strip (default: models/<name>/samples/ or eval/images/)",
     "release": "sign with APK_KEYSTORE, APK_KEYSTORE_PASSWORD, APK_KEY_ALIAS (+APK_KEY_PASSWORD); default: debug key",
-    "skip_model": "package models/<name>/ as it is; do not run the model stages first",
+    "skip_model": "package models/<name>/ as it is; never run the model stages (it must exist)",
+    "rebuild": "rebuild models/<name>/ first, from the data it was trained on, with the model "
+               "options given (default: an existing folder is packaged as it is)",
+    "force": _MODEL_HELP["force"] + " (implies --rebuild)",
+    "data": _MODEL_HELP["data"] + "; a new folder is trained, an existing one is rebuilt only "
+            "if it was trained on this data",
+    **{k: _MODEL_HELP[k] for k in ("architecture", "weights", "image_size", "epochs", "batch_size",
+                                     "learning_rate", "seed", "initial_sparsity", "final_sparsity",
+                                     "prune_epochs", "variants", "latency_runs")},
 }
 
 
 @typed_task(help=_APK_HELP)
 @_clean_errors
 def build_apk(c, name=None, out=None, config=None, dist="dist", abis=None, samples=None,
-              release=False, skip_model=False, quick=False):
-    """Build models/<name>/ if needed, then the signed, verified app: dist/<name>-debug.apk."""
+              release=False, skip_model=False, quick=False, rebuild=False, force=False, data=None,
+              architecture=None, weights=None, image_size=None, epochs=None, batch_size=None,
+              learning_rate=None, seed=None, initial_sparsity=None, final_sparsity=None,
+              prune_epochs=None, variants=None, latency_runs=None):
+    """Package models/<name>/ (built first only if missing or asked): dist/<name>-debug.apk."""
     from pathlib import Path
 
     from pipeline.android import ApkOptions
     from pipeline.android import build_apk as build
     from pipeline.android.apk import DEFAULT_ABIS
 
-    cfg = _config(name=name, out=out, config=config, quick=quick)
+    model_args = (data, name, out, config, architecture, weights, image_size, epochs, batch_size,
+                  learning_rate, seed, initial_sparsity, final_sparsity, prune_epochs, variants,
+                  latency_runs, quick)
+    cfg = _config(*model_args)
+    recorded = _recorded_config(cfg) if (rebuild or force) and not data else None
+    if recorded is not None:  # rebuilt from the data and options it was built with, and those given
+        cfg = _config(*model_args, base=recorded)
     options = ApkOptions(  # cheap checks (ABIs, signing, --dist) before any training
         model_dir=cfg.model_dir, out_dir=_dist_dir(dist),
         abis=tuple(a.strip() for a in abis.split(",") if a.strip()) if abis else DEFAULT_ABIS,
@@ -330,13 +348,25 @@ def build_apk(c, name=None, out=None, config=None, dist="dist", abis=None, sampl
         signing=_signing(release),
     )
     if not skip_model:
-        from pipeline.flow import run_model
+        from pipeline.flow import model_to_package
         from pipeline.summary import summary_table
 
-        result = run_model(cfg)  # reuses models/<name>/ when inputs and options are unchanged
-        print(summary_table(result.report))
+        result = model_to_package(cfg, rebuild=rebuild, force=force, data_given=bool(data))
+        if not result.reused:
+            print(summary_table(result.report))
     apk = build(options)
     print("\n".join(apk.summary()))
+
+
+def _recorded_config(cfg):
+    """The options models/<name>/ was built with (the base of --rebuild), or None if none."""
+    from pipeline.artifacts import ModelDir
+    from pipeline.config import config_from_dict
+
+    folder = ModelDir(cfg.model_dir)
+    if not folder.has_report():
+        return None
+    return config_from_dict({**folder.read_report()["options"], "out_dir": str(folder.path.parent)})
 
 
 def _dist_dir(dist):

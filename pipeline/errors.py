@@ -40,6 +40,10 @@ class ModelFileError(PipelineError):
     """A .tflite file is not a valid TFLite flatbuffer or cannot be loaded."""
 
 
+class IntegrityError(PipelineError):
+    """A file of a built model folder differs from the checksum recorded when it was written."""
+
+
 class ValidationError(PipelineError):
     """A converted model failed one or more validation checks."""
 

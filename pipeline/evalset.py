@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pipeline.artifacts import EVAL_IMAGES, EVAL_JSON, MODEL, ModelDir
+from pipeline.artifacts import EVAL_DIR, EVAL_IMAGES, EVAL_JSON, MODEL, ModelDir
 from pipeline.config import config_from_dict
 from pipeline.errors import DataError, ModelMissingError, ValidationError
 from pipeline.fsutil import sha256_bytes, staged_dir
@@ -184,10 +184,16 @@ def write_eval_set(model_dir: Path, *, dataset=None, count: int = DEFAULT_EVAL_C
 def ensure_eval_set(model_dir: Path, *, dataset=None) -> Path:
     """`<model_dir>/eval/`, written first when missing or made for another model.tflite.
 
-    What the APK build calls before bundling (the folder goes to `assets/eval/`).
+    What the APK build calls before bundling (the folder goes to `assets/eval/`). A folder whose
+    report records checksums has its evaluation set checked instead: a changed file is an
+    IntegrityError, and nothing is regenerated from a model that failed its check.
     """
     folder = ModelDir(model_dir)
     dest = folder.eval_dir
+    if folder.recorded_checksums() is not None:  # written with the model: checked, never rewritten
+        folder.verify(f"{EVAL_DIR}/")
+        folder.model_bytes()
+        return dest
     doc = folder.read_eval_doc()
     try:
         current = (doc is not None and doc.get("format") == EVAL_FORMAT

@@ -22,13 +22,13 @@ from pipeline.architectures import get_spec
 from pipeline.artifacts import REPORT_VERSION, ModelDir
 from pipeline.cache import StageCache, stage_key
 from pipeline.config import PipelineConfig, config_from_dict
-from pipeline.data import dataset_key
+from pipeline.data import dataset_key, fingerprint_source
 from pipeline.datastore import image_size
-from pipeline.errors import PipelineError, ValidationError
+from pipeline.errors import DataError, PipelineError, ValidationError
 from pipeline.evalset import write_eval_set, write_samples
 from pipeline.export import calibration_images, export_variant
 from pipeline.fidelity import fidelity_table, format_fidelity
-from pipeline.fsutil import ensure_writable_dir, staged_dir
+from pipeline.fsutil import ensure_writable_dir, exclusive_lock, staged_dir
 from pipeline.gates import check_gates, raise_if_failed
 from pipeline.mlkit import check_mlkit
 from pipeline.prune import keras_sparsity
@@ -60,9 +60,22 @@ class ModelResult:
 
 def run_model(config: PipelineConfig, force: bool = False, log: Log = default_log,
               verbose: int = 2) -> ModelResult:
-    """Run every model stage for `config`, reusing cached stages unless `force`."""
+    """Run every model stage for `config`, reusing cached stages unless `force`.
+
+    One run at a time per model folder: a second run on the same name is refused at once (the
+    lock goes with the process, so a killed run leaves none behind, and the next run removes
+    its staging folders).
+    """
     out_root = ensure_writable_dir(Path(config.out_dir))
     folder = ModelDir(out_root / config.name)
+    with exclusive_lock(out_root / f".{config.name}.lock", str(folder.path),
+                        "wait for that run to finish, or build under another --name"):
+        return _run_model(config, folder, force, log, verbose)
+
+
+def _run_model(config: PipelineConfig, folder: ModelDir, force: bool, log: Log,
+               verbose: int) -> ModelResult:
+    out_root = folder.path.parent
     final_key = _final_key(config)
     reused = None if force else _reuse(folder, final_key)
     if reused is not None:
@@ -97,7 +110,7 @@ def train_only(config: PipelineConfig, force: bool = False, verbose: int = 2) ->
 def evaluate_existing(config: PipelineConfig, log: Log = default_log) -> dict:
     """Validate the files in models/<name>/ again, on the test split recorded in its report."""
     folder = ModelDir(Path(config.out_dir) / config.name)
-    saved = folder.read_report()
+    saved = folder.verify()
     cfg = config_from_dict({**saved["options"], "out_dir": config.out_dir})
     cfg = replace(cfg, validate=config.validate)
     sources = run_sources(cfg, StageCache(Path(cfg.out_dir) / ".cache"), Timer(None), 0, log)
@@ -106,11 +119,59 @@ def evaluate_existing(config: PipelineConfig, log: Log = default_log) -> dict:
         variant = VARIANTS[name]
         log(f"==> validate:{name}")
         variants[name] = validate_variant(
-            path.read_bytes(), sources.dataset.x_test, sources.dataset.y_test,
+            folder.verified_bytes(path), sources.dataset.x_test, sources.dataset.y_test,
             sources.test_scores(variant.source), quantized=variant.quantized,
             threads=cfg.validate.threads, latency_runs=cfg.validate.latency_runs,
         )
     return {**saved, "variants": variants}
+
+
+def model_to_package(config: PipelineConfig, *, rebuild: bool = False, force: bool = False,
+                     data_given: bool = False, log: Log = default_log) -> ModelResult:
+    """What `build-apk` packages: `models/<name>/` as it is (checked), built only when it does not
+    exist or when asked (`rebuild` or `force`: with `config`'s options; `data_given`: new
+    data), and never replaced by a model of other data than it was trained on."""
+    folder = ModelDir(Path(config.out_dir) / config.name)
+    if not folder.has_report():
+        return run_model(config, force=force, log=log)
+    report = folder.verify()
+    if rebuild or force or data_given:
+        _refuse_other_data(folder, report, config)
+        return run_model(config, force=force, log=log)
+    log(describe(folder.path, report))
+    return ModelResult(folder.path, report, True)
+
+
+def describe(model_dir: Path, report: dict) -> str:
+    """One line: which model this is (name, dataset, when it was made)."""
+    ds = report.get("dataset", {})
+    classes = ds.get("classes") or []
+    return (f"==> packaging {model_dir}: {report.get('name', Path(model_dir).name)}, "
+            f"{len(classes)} classes ({', '.join(map(str, classes[:5]))}"
+            f"{', ...' if len(classes) > 5 else ''}) from {ds.get('source', 'unknown data')}, "
+            f"created {report.get('created', 'at an unknown time')}")
+
+
+def _refuse_other_data(folder: ModelDir, report: dict, config: PipelineConfig) -> None:
+    """DataError when `config` names other data than the folder's model was trained on."""
+    recorded = report.get("dataset", {}).get("content")
+    if recorded is not None:
+        same = recorded == fingerprint_source(config.data)
+    else:  # a report from before content hashes: compare the folders named
+        saved = report.get("options", {}).get("data", {}).get("data_dir")
+        same = _same_path(saved, config.data.data_dir)
+    if not same:
+        wanted = config.data.data_dir or "the embedded digits"
+        raise DataError(
+            f"{folder.path} holds a model trained on {report.get('dataset', {}).get('source')}; "
+            f"{wanted} is other data, and a build never replaces a model of other data",
+            f"build the new model under another name (--name), or delete {folder.path} first")
+
+
+def _same_path(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
 def _final_key(config: PipelineConfig) -> str:
@@ -127,7 +188,7 @@ def _reuse(folder: ModelDir, final_key: str) -> dict | None:
         return None
     if report.get("cache_key") != final_key or not folder.model_path.is_file():
         return None
-    return report
+    return folder.verify()  # a file changed on disk is an error, never reused or shipped
 
 
 def _mediapipe_on(config: PipelineConfig, log: Log) -> bool:
@@ -184,7 +245,7 @@ def _assemble(config: PipelineConfig, sources: KerasSources, variants: dict, fin
         "architecture": {"name": spec.name, "input_size": dataset.image_size,
                          "mean": list(spec.mean), "std": list(spec.std)},
         "deployable": config.convert.deployable,
-        "dataset": dataset.summary(),
+        "dataset": {**dataset.summary(), "content": fingerprint_source(config.data)},
         "keras": keras_part,
         "variants": {n: v["result"] for n, v in variants.items()},
         "options": config.to_dict(),
@@ -211,6 +272,7 @@ def _write(folder: ModelDir, config: PipelineConfig, sources: KerasSources, vari
                                    mediapipe=config.validate.mediapipe, app_dir=APP_DIR)
         report["fidelity"] = table
         report["timings_s"] = timer.times
+        report["artifacts"] = stage.checksums()  # what every reader checks the files against
         if not table["host_agreement"]:
             raise ValidationError(
                 "the runtimes on this machine disagree on the evaluation set; nothing was "

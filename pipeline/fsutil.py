@@ -70,13 +70,15 @@ def staged_dir(final: Path) -> Iterator[Path]:
     """
     final = Path(final)
     ensure_writable_dir(final.parent)
-    stage = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.staging-"))
+    remove_stale(final.parent, f".{final.name}.staging-")
+    remove_stale(final.parent, f".{final.name}.old-")
+    stage = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.staging-{os.getpid()}-"))
     os.chmod(stage, 0o777 & ~_umask())  # mkdtemp makes 0700; give the usual folder mode
     try:
         yield stage
         old = None
         if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            old = final.with_name(f".{final.name}.old-{os.getpid()}-{stage.name[-8:]}")
             os.replace(final, old)
         os.replace(stage, final)
         if old is not None:
@@ -84,6 +86,69 @@ def staged_dir(final: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+
+
+def remove_stale(parent: Path, prefix: str, marker: str = "") -> list[Path]:
+    """Remove the folders `<parent>/<prefix>...<marker><pid>-*` whose process is gone: a killed
+    run's staging or temporary folders (ones without a pid, from an older version, too)."""
+    removed = []
+    try:
+        entries = list(Path(parent).iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        name = path.name
+        if not name.startswith(prefix) or (marker and marker not in name[len(prefix):]):
+            continue
+        rest = name[len(prefix):]
+        pid = rest.split(marker, 1)[1] if marker else rest
+        pid = pid.split("-", 1)[0]
+        if pid.isdigit() and pid_alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, what: str, fix: str) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (a file beside what it guards) or refuse at once.
+
+    A second process that asks while the first holds it gets OutputError naming the holder's
+    pid; the lock goes with the process, so a killed run never leaves it taken.
+    """
+    import fcntl
+
+    path = Path(path)
+    ensure_writable_dir(path.parent)
+    handle = open(path, "a+", encoding="utf-8")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise OutputError(f"{what} is being written by {holder}", fix) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -93,7 +93,7 @@ def _load_models(folder: ModelDir, report: dict) -> dict[str, _Model]:
         path = (folder.model_path if name == report.get("deployable")
                 else folder.variant_path(name))
         try:
-            data = path.read_bytes()
+            data = folder.check_bytes(path, path.read_bytes())
             out[name] = _Model(path, data, parse_model(data), None)
         except OSError as exc:
             out[name] = _Model(path, None, None, f"{path.name} could not be read ({exc.strerror})")

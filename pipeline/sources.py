@@ -29,6 +29,7 @@ from pipeline.cache import StageCache, stage_key
 from pipeline.config import PipelineConfig
 from pipeline.data import Dataset
 from pipeline.datastore import cached_dataset
+from pipeline.fsutil import sha256_file
 from pipeline.prune import prune_model
 from pipeline.runlog import Timer
 from pipeline.train import keras_predict, train_baseline
@@ -62,8 +63,21 @@ def _build_pruned(parent, dataset, c: PipelineConfig, verbose):
                        seed=c.train.seed, verbose=verbose)
 
 
+def _baseline_options(c: PipelineConfig) -> tuple:
+    """The model and training options, and the bytes of a local weights file (a file changed
+    at the same path is another start, so another model)."""
+    return (c.model, c.train, weights_digest(c.model.weights))
+
+
+def weights_digest(weights: str | None) -> str | None:
+    """sha256 of a local weights file; None or the name itself for anything else."""
+    if weights and Path(weights).expanduser().is_file():
+        return sha256_file(Path(weights).expanduser())
+    return weights
+
+
 SOURCES: dict[str, Source] = {s.name: s for s in (
-    Source("baseline", None, lambda c: (c.model, c.train), _build_baseline),
+    Source("baseline", None, _baseline_options, _build_baseline),
     Source("pruned", "baseline", lambda c: (c.prune, c.train.batch_size, c.train.seed), _build_pruned),
     Source("qat", "baseline", recipes.qat_options, recipes.qat_model, recipes.load_quantized),
     Source("pqat", "pruned", recipes.qat_options, recipes.pqat_model, recipes.load_quantized),

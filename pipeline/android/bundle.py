@@ -62,7 +62,9 @@ def bundle_assets(model_dir: Path, dest: Path, samples_dir: Path | None = None) 
     """
     folder = ModelDir(model_dir)
     model = check_model(folder.path)
-    data = model.read_bytes()
+    if folder.has_report():
+        folder.verify()  # every recorded file unchanged, before anything is copied
+    data = folder.model_bytes()
     source = _samples_source(folder, samples_dir)
     samples = _sample_files(source) if source is not None else []
     eval_dir = folder.eval_dir
@@ -108,11 +110,7 @@ def check_model(model_dir: Path) -> Path:
 
 def build_command(model_dir: Path) -> str:
     """The command that writes `<model_dir>/model.tflite` (`invoke model --name <name> [--out <root>]`)."""
-    model_dir = Path(model_dir)
-    name = model_dir.resolve().name
-    root = model_dir.parent
-    out = "" if root == Path("models") else f" --out {root}"
-    return f"invoke model --name {name}{out}"
+    return ModelDir(model_dir).build_command
 
 
 def _samples_source(folder: ModelDir, samples_dir: Path | None) -> Path | None:

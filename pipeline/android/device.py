@@ -128,6 +128,8 @@ def run_emulator_test(options: DeviceOptions, log: Callable[[str], None] | None 
     model = folder.model_path
     if not model.is_file():
         raise DeviceError(f"no model at {model}", f"build it and the APK: invoke build-apk --name {name}")
+    if folder.has_report():
+        folder.verify()  # the model and its evaluation set as they were written
     eval_doc = folder.read_eval_doc()
     if eval_doc is None:
         raise DeviceError(f"no evaluation set at {folder.eval_json}",
@@ -149,7 +151,7 @@ def run_emulator_test(options: DeviceOptions, log: Callable[[str], None] | None 
 
     report = compare_with_python(eval_doc, parsed, _python_latency(folder), options.max_changed)
     report.update(serial=serial, apk=str(apk), component=component)
-    local_sha = hashlib.sha256(model.read_bytes()).hexdigest()
+    local_sha = hashlib.sha256(folder.model_bytes()).hexdigest()
     device_sha = report["device"].get("model_sha256")
     if device_sha and device_sha != local_sha:
         raise DeviceError(
