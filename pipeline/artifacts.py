@@ -64,6 +64,11 @@ class ModelDir:
         return self.path.name
 
     @property
+    def rejected_path(self) -> Path:
+        """Where a run whose deployable model failed its gates leaves its report."""
+        return self.path.with_name(f"{self.path.name}.rejected")
+
+    @property
     def build_command(self) -> str:
         """The command that writes this folder (`invoke model --name <name> [--out <root>]`)."""
         root = self.path.parent

@@ -239,6 +239,9 @@ class ValidateOptions:
       max_accuracy_drop: largest allowed drop, deployable vs float32 Keras (0.01 = 1 point).
       min_agreement: smallest allowed top-1 agreement of the deployable model with its Keras source.
       mediapipe: cross-check the deployable and float32 models with MediaPipe's ImageClassifier.
+      fallback_candidates: when the deployable model misses a gate, how many other candidates
+        to try before giving up (`pipeline.candidates`: pruning-preserving QAT, then lower
+        sparsity); 0 = none, fail at once.
     """
 
     latency_runs: int = 50
@@ -246,11 +249,13 @@ class ValidateOptions:
     max_accuracy_drop: float = 0.01
     min_agreement: float = 0.98
     mediapipe: bool = True
+    fallback_candidates: int = 3
 
     def __post_init__(self):
         _check_range("validate", "latency_runs", self.latency_runs, 1, 100_000)
         _check_range("validate", "max_accuracy_drop", self.max_accuracy_drop, 0.0, 1.0)
         _check_range("validate", "min_agreement", self.min_agreement, 0.0, 1.0)
+        _check_range("validate", "fallback_candidates", self.fallback_candidates, 0, 10)
         for t in self.threads:
             _check_range("validate", "threads", t, 1, 256)
 

@@ -14,6 +14,7 @@ validate / mlkit -> eval set / fidelity -> report.
 from __future__ import annotations
 
 import importlib.util
+import shutil
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +30,7 @@ from pipeline.evalset import write_eval_set, write_samples
 from pipeline.export import calibration_images, export_variant
 from pipeline.fidelity import fidelity_table, format_fidelity
 from pipeline.fsutil import ensure_writable_dir, exclusive_lock, staged_dir
+from pipeline.candidates import candidates
 from pipeline.gates import check_gates, raise_if_failed
 from pipeline.mlkit import check_mlkit
 from pipeline.prune import keras_sparsity
@@ -84,15 +86,84 @@ def _run_model(config: PipelineConfig, folder: ModelDir, force: bool, log: Log,
 
     timer = Timer(log)
     sources = run_sources(config, StageCache(out_root / ".cache", enabled=not force), timer, verbose)
+    chosen = _attempt(config.convert.deployable, config, sources, timer, log, final_key)
+    if not chosen.passed:
+        chosen = _fallback(folder, chosen, timer, log, verbose)
+    _write(folder, chosen.config, chosen.sources, chosen.variants, chosen.report, timer)
+    log(f"==> report: {folder.report_html}")
+    return ModelResult(folder.path, chosen.report, False)
+
+
+@dataclass
+class _Attempt:
+    """One candidate deployable model: its options, sources, converted variants and report."""
+
+    label: str
+    config: PipelineConfig
+    sources: KerasSources
+    variants: dict
+    report: dict
+
+    @property
+    def passed(self) -> bool:
+        return all(g["ok"] for g in self.report["gates"])
+
+    def summary(self) -> dict:
+        dep = self.report["variants"][self.config.convert.deployable]
+        return {"candidate": self.label, "deployable": self.config.convert.deployable,
+                "final_sparsity": self.config.prune.final_sparsity, "accuracy": dep["accuracy"],
+                "float_accuracy": self.report["keras"]["baseline"]["test_accuracy"],
+                "gzip_bytes": dep["gzip_bytes"], "passed": self.passed,
+                "failed_gates": [g["name"] for g in self.report["gates"] if not g["ok"]]}
+
+
+def _attempt(label: str, config: PipelineConfig, sources: KerasSources, timer: Timer, log: Log,
+             final_key: str) -> _Attempt:
+    """Convert and validate `config`'s variants and judge its deployable one by every gate."""
     variants = _convert_all(config, sources, timer, log)
     report = _assemble(config, sources, variants, final_key)
     with timer("check-mlkit"):
         report["mlkit"] = check_mlkit(variants[config.convert.deployable]["bytes"]).as_dict()
     report["gates"] = check_gates(config, report)
-    raise_if_failed(config, report["gates"])
-    _write(folder, config, sources, variants, report, timer)
-    log(f"==> report: {folder.report_html}")
-    return ModelResult(folder.path, report, False)
+    return _Attempt(label, config, sources, variants, report)
+
+
+def _fallback(folder: ModelDir, first: _Attempt, timer: Timer, log: Log, verbose: int) -> _Attempt:
+    """Try the candidates in order (`pipeline.candidates`); the first that passes is shipped.
+    When none does, the failed run is written to `<name>.rejected/` and ValidationError says so."""
+    tried = [first]
+    for cand in candidates(first.config):
+        missed = ", ".join(tried[-1].summary()["failed_gates"])
+        log(f"==> fallback: {tried[-1].label} missed a gate ({missed}); trying {cand.label}")
+        sources = KerasSources(cand.config, first.sources.dataset, first.sources.cache, timer,
+                               first.sources.data_key, verbose)
+        attempt = _attempt(cand.label, cand.config, sources, timer, log, first.report["cache_key"])
+        tried.append(attempt)
+        if attempt.passed:
+            attempt.report["fallback"] = {
+                "tried": [t.summary() for t in tried], "chosen": cand.label,
+                "why": f"{first.label} missed {', '.join(first.summary()['failed_gates'])}"}
+            log(f"==> shipping {cand.label}: the first candidate that passes every gate")
+            return attempt
+    _reject(folder, tried, timer)
+
+
+def _reject(folder: ModelDir, tried: list[_Attempt], timer: Timer) -> None:
+    """Write the failed run's report to `<name>.rejected/` and raise ValidationError."""
+    first = tried[0]
+    rejected = ModelDir(folder.rejected_path)
+    report = {**first.report, "fallback": {"tried": [t.summary() for t in tried], "chosen": None},
+              "timings_s": timer.times}
+    deployable = first.config.convert.deployable
+    with staged_dir(rejected.path) as path:
+        stage = ModelDir(path)
+        stage.write_models(first.variants[deployable]["bytes"],
+                           {n: v["bytes"] for n, v in first.variants.items() if n != deployable},
+                           first.sources.dataset.class_names)
+        stage.write_report(report)
+        write_report(stage.path)
+    raise_if_failed(first.config, first.report["gates"], [t.summary() for t in tried[1:]],
+                    rejected.report_html)
 
 
 def train_only(config: PipelineConfig, force: bool = False, verbose: int = 2) -> dict:
@@ -283,4 +354,5 @@ def _write(folder: ModelDir, config: PipelineConfig, sources: KerasSources, vari
         stage.write_report(report)
         with timer("report.html"):
             write_report(stage.path)
+    shutil.rmtree(folder.rejected_path, ignore_errors=True)  # an earlier failure's report
 

@@ -128,27 +128,44 @@ def exclusive_lock(path: Path, what: str, fix: str) -> Iterator[None]:
     """Hold an exclusive lock on `path` (a file beside what it guards) or refuse at once.
 
     A second process that asks while the first holds it gets OutputError naming the holder's
-    pid; the lock goes with the process, so a killed run never leaves it taken.
+    pid; the lock goes with the process, so a killed run never leaves it taken. The file is
+    removed on release (a killed run's file is only a name: the next run takes it over).
     """
-    import fcntl
-
     path = Path(path)
     ensure_writable_dir(path.parent)
-    handle = open(path, "a+", encoding="utf-8")
+    handle = _locked(path, what, fix)
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise OutputError(f"{what} is being written by {holder}", fix) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}")
         handle.flush()
         yield
     finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # while still holding it: a waiting opener re-checks the inode
         handle.close()
+
+
+def _locked(path: Path, what: str, fix: str):
+    """The open, flock-ed lock file at `path` (the same inode as the name), or OutputError."""
+    import fcntl
+
+    while True:
+        handle = open(path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise OutputError(f"{what} is being written by {holder}", fix) from None
+        try:
+            same = os.fstat(handle.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return handle
+        handle.close()  # the holder removed that name as we opened it: take the new one
 
 
 def sha256_bytes(data: bytes) -> str:

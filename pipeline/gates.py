@@ -56,13 +56,21 @@ def _all_pass(items: list[dict], noun: str) -> str:
     return f"all {len(items)} {noun} pass: " + ", ".join(c["name"] for c in items)
 
 
-def raise_if_failed(config: PipelineConfig, gates: list[dict]) -> None:
-    """ValidationError listing every failed gate (nothing is written then)."""
+def raise_if_failed(config: PipelineConfig, gates: list[dict], tried: list[dict] = (),
+                    rejected: Path | None = None) -> None:
+    """ValidationError listing every failed gate (nothing is written then), the fallback
+    candidates `tried` after it (`pipeline.candidates`) and where the failed run's report is."""
     failed = [g for g in gates if not g["ok"]]
-    if failed:
-        lines = "\n".join(f"  ✗ {g['name']}: {g['detail']}" for g in failed)
-        raise ValidationError(
-            f"the deployable model ({config.convert.deployable}) failed validation; nothing "
-            f"was written to {Path(config.out_dir) / config.name}:\n{lines}\n",
-            GATE_FIX,
-        )
+    if not failed:
+        return
+    lines = [f"  ✗ {g['name']}: {g['detail']}" for g in failed]
+    if tried:
+        lines.append("  then tried, in order:")
+        lines += [f"  ✗ {t['candidate']}: accuracy {t['accuracy']:.4f} vs float "
+                  f"{t['float_accuracy']:.4f}; missed {', '.join(t['failed_gates'])}" for t in tried]
+    where = f"\nthe failed run's report: {rejected}\n" if rejected else "\n"
+    raise ValidationError(
+        f"the deployable model ({config.convert.deployable}) failed validation; nothing "
+        f"was written to {Path(config.out_dir) / config.name}:\n" + "\n".join(lines) + where,
+        GATE_FIX,
+    )

@@ -119,6 +119,8 @@ def _docstrings(tree: ast.Module) -> set[int]:
 def long_functions(limit: int = MAX_FUNCTION_LINES) -> list[str]:
     out = []
     for name, path in _modules().items():
+        if name.endswith("_generated"):  # generated code (the vendored metadata schema)
+            continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = node.end_lineno - node.lineno + 1

@@ -94,7 +94,8 @@ def test_second_run_on_the_same_folder_is_refused(tmp_path):
         with pytest.raises(OutputError, match=rf"models/m is being written by pid {os.getpid()} - wait for it"):
             with exclusive_lock(lock, "models/m", "wait for it"):
                 pass
-    with exclusive_lock(lock, "models/m", "wait for it"):  # free again once released
+    assert not lock.exists()  # released: nothing left behind
+    with exclusive_lock(lock, "models/m", "wait for it"):  # free again
         pass
 
 
