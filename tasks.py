@@ -220,6 +220,9 @@ def setup_android(c, check=False):
     from pipeline.goldens import junit_classpath
 
     print("  host-JVM tests: " + ", ".join(p.name for p in junit_classpath()))
+    from pipeline.android.robolectric import fetch_robolectric
+
+    print("  Robolectric tests: " + fetch_robolectric(ToolchainOptions(install=not check)))
 
 
 @task(help={

@@ -144,6 +144,22 @@ def run_robolectric(options: RobolectricOptions) -> RobolectricRun:
                           seconds={"compile": round(t_compile, 2), "run": round(t_run, 2)})
 
 
+def fetch_robolectric(options: ToolchainOptions | None = None, sdks=SDKS) -> str:
+    """Fetch Robolectric, its dependencies and the framework jars into the cache (setup-android).
+
+    Returns one line saying what is there and which JDK runs them; ToolchainError when Maven or
+    a JDK new enough for the newest API level is missing.
+    """
+    options = options or ToolchainOptions(install=False)
+    jars = resolve_with_dependencies(MAVEN_ARTIFACTS["robolectric"], options)
+    resolve_artifact(MAVEN_ARTIFACTS["android_all_compile"], options)
+    for sdk in sdks:
+        resolve_artifact(MAVEN_ARTIFACTS[ROBOLECTRIC_SDKS[sdk]], options)
+    java = find_java(max(JAVA_FOR_SDK.get(s, 17) for s in sdks))
+    return (f"{MAVEN_ARTIFACTS['robolectric'].coordinate} ({len(jars)} jars), framework jars for API "
+            f"{', '.join(map(str, sdks))}; Java {java_version(java)} at {java}")
+
+
 def fidelity_row(run: RobolectricRun) -> dict:
     """A fidelity-table row (the keys of pipeline.fidelity's rows) from the runs' device reports."""
     levels = "/".join(str(s) for s in run.sdks)
@@ -360,14 +376,15 @@ def _write_r_java(apk: Path, package: str, gen: Path) -> None:
 
 
 def picked_image() -> np.ndarray:
-    """The image served through content://: 48x32 stored, EXIF orientation 6 (upright 32x48).
+    """The image served through content://: 56x40 stored, EXIF orientation 6 (upright 40x56).
 
     Flat 8x8 blocks at JPEG quality 100 without chroma subsampling: every decoder gets the same
     pixels back (no IDCT or upsampling rounding differences), so the test checks the app's EXIF
-    and resize, not the platform's JPEG decoder.
+    and resize, not the platform's JPEG decoder. 40x56 is no whole multiple of a model's input
+    size, so the resize interpolates (and rounds) on both axes.
     """
     rng = np.random.default_rng(7)
-    blocks = rng.integers(0, 256, size=(4, 6, 3), dtype=np.uint8)
+    blocks = rng.integers(0, 256, size=(5, 7, 3), dtype=np.uint8)
     return np.repeat(np.repeat(blocks, 8, axis=0), 8, axis=1)
 
 

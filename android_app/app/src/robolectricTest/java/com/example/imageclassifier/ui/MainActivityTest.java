@@ -141,11 +141,11 @@ public class MainActivityTest {
         String results = Screen.awaitChange(a, R.id.results, "");
         assertTrue(ReplayClassifier.misses().toString(), ReplayClassifier.misses().isEmpty());
         assertTop3(results, ReplayClassifier.entry("content/" + PICKED));
-        // The file's display name, not "image:1000"; width x height upright (EXIF 6 turns 48x32).
-        assertEquals("Image: " + PICKED + " (32 × 48)", Screen.text(a, R.id.image_source));
+        // The file's display name, not "image:1000"; width x height upright (EXIF 6 turns 56x40).
+        assertEquals("Image: " + PICKED + " (40 × 56)", Screen.text(a, R.id.image_source));
         BitmapDrawable preview = (BitmapDrawable) ((ImageView) a.findViewById(R.id.preview)).getDrawable();
-        assertEquals(32, preview.getBitmap().getWidth());
-        assertEquals(48, preview.getBitmap().getHeight());
+        assertEquals(40, preview.getBitmap().getWidth());
+        assertEquals(56, preview.getBitmap().getHeight());
     }
 
     /** Throws what it is given from classify(), then classifies with the replay. */
