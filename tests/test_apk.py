@@ -238,6 +238,34 @@ def test_release_build_signs_with_the_keystore_from_env(model_dir, tmp_path):
     assert "✓ not debuggable (release build)" in result.checks
 
 
+def test_evaluation_set_and_instrumentation_only_in_debug_builds(model_dir, keystore, tmp_path):
+    import shutil
+
+    d = tmp_path / "tiny"
+    shutil.copytree(model_dir, d)
+    (d / "eval" / "images").mkdir(parents=True)
+    shutil.copyfile(next((d / SAMPLES_DIR).iterdir()), d / "eval" / "images" / "000.png")
+    (d / "eval" / "eval.json").write_text('{"format": 1, "images": []}')
+    debug = build_apk(_options(d, tmp_path / "debug", keystore))
+    ks = _make_keystore(tmp_path / "release.p12", "release-pass", "upload")
+    env = {RELEASE_ENV["keystore"]: str(ks), RELEASE_ENV["store_password"]: "release-pass",
+           RELEASE_ENV["alias"]: "upload"}
+    release = build_apk(_options(d, tmp_path / "release", ks, signing=SigningOptions.release_from_env(env)))
+    eval_class = b"Lcom/example/imageclassifier/eval/EvalInstrumentation;"
+    with zipfile.ZipFile(debug.apk) as z:
+        assert "assets/eval/eval.json" in z.namelist() and eval_class in z.read("classes.dex")
+    with zipfile.ZipFile(release.apk) as z:
+        assert not [n for n in z.namelist() if n.startswith("assets/eval/")]
+        assert eval_class not in z.read("classes.dex")
+        assert "EvalInstrumentation".encode("utf-16-le") not in z.read("AndroidManifest.xml")
+    assert release.eval_files == 0 and debug.eval_files == 2
+    assert "✓ no evaluation set in a release build (assets/eval/ absent)" in release.checks
+    assert "✓ no EvalInstrumentation in a release build (dex and manifest)" in release.checks
+    assert not any("release build" in c and "evaluation" in c for c in debug.checks)
+    xml = _androguard(release.apk).get_android_manifest_xml()
+    assert xml.findall("instrumentation") == []
+
+
 @pytest.mark.slow
 def test_apk_from_the_pipeline_default_dataset(digits_run, keystore, tmp_path):
     """The real deployable model from `run_model` on the embedded digits."""

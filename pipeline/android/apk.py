@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 VALID_ABIS = ("arm64-v8a", "armeabi-v7a", "x86", "x86_64")
 DEFAULT_ABIS = ("arm64-v8a", "x86_64")
 HERMETIC_FLAVOR = "litert"
+EVAL_PACKAGE = "eval"  # com.example.imageclassifier.eval: EvalInstrumentation, debug builds only
+EVAL_CLASS = "Lcom/example/imageclassifier/eval/EvalInstrumentation;"
 ANDROID_NS = "http://schemas.android.com/apk/res/android"
 DESCRIBE_MODEL_CLASS = "com.example.imageclassifier.core.DescribeModel"
 
@@ -232,7 +234,8 @@ def build_apk(options: ApkOptions) -> ApkResult:
     facts = read_app_facts(app_dir)
     sources = _source_sets(app_dir)
     model = check_model(Path(options.model_dir))  # before the (slower) toolchain resolution
-    if (Path(options.model_dir) / "report.json").is_file():  # a pipeline-built model folder
+    debuggable = options.signing.build_type == "debug"
+    if debuggable and (Path(options.model_dir) / "report.json").is_file():  # a pipeline-built model folder
         with timer("eval_set"):
             from pipeline.goldens import ensure_eval_set
 
@@ -256,12 +259,12 @@ def build_apk(options: ApkOptions) -> ApkResult:
     with tempfile.TemporaryDirectory(prefix="pipeline-apk-") as tmp:
         work = Path(tmp)
         with timer("bundle"):
-            bundle = bundle_assets(Path(options.model_dir), work / "assets", options.samples_dir)
-        debuggable = options.signing.build_type == "debug"
+            bundle = bundle_assets(Path(options.model_dir), work / "assets", options.samples_dir,
+                                   eval_set=debuggable)
         with timer("resources"):
             base = _link_resources(tc, facts, sources, work, debuggable)
         with timer("javac"):
-            classes = _compile_java(tc, sources, work)
+            classes = _compile_java(tc, sources, work, debuggable)
         with timer("model_check"):
             described = _describe_model(tc, classes, work / "assets" / MODEL_ASSET, options)
         with timer("dex"):
@@ -358,8 +361,11 @@ def _source_sets(app_dir: Path) -> _Sources:
     return _Sources(main / "AndroidManifest.xml", main / "res", java)
 
 
-def _manifest(src: Path, dest: Path, facts: AppFacts) -> None:
-    """The shared manifest plus what Gradle would inject: package, placeholders, packaging."""
+def _manifest(src: Path, dest: Path, facts: AppFacts, debuggable: bool = True) -> None:
+    """The shared manifest plus what Gradle would inject: package, placeholders, packaging.
+
+    A release build drops the evaluation `<instrumentation>` (debug builds only, as its classes).
+    """
     ET.register_namespace("android", ANDROID_NS)
     text = src.read_text(encoding="utf-8").replace("${applicationId}", facts.application_id)
     root = ET.fromstring(text)
@@ -377,12 +383,15 @@ def _manifest(src: Path, dest: Path, facts: AppFacts) -> None:
     # Native libraries stay stored and page-aligned in the APK and are mapped from there
     # (what AGP does for minSdk >= 23 with useLegacyPackaging false).
     app.set(f"{{{ANDROID_NS}}}extractNativeLibs", "false")
+    if not debuggable:
+        for inst in root.findall("instrumentation"):
+            root.remove(inst)
     dest.write_bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
 def _link_resources(tc: Toolchain, facts: AppFacts, sources: _Sources, work: Path, debuggable: bool) -> Path:
     manifest = work / "AndroidManifest.xml"
-    _manifest(sources.manifest, manifest, facts)
+    _manifest(sources.manifest, manifest, facts, debuggable)
     compiled = work / "res.zip"
     _run([str(tc.aapt2), "compile", "--dir", str(sources.res), "-o", str(compiled)], "aapt2 compile")
     gen = work / "gen"
@@ -412,8 +421,10 @@ def _link_resources(tc: Toolchain, facts: AppFacts, sources: _Sources, work: Pat
     return base
 
 
-def _compile_java(tc: Toolchain, sources: _Sources, work: Path) -> Path:
-    files = sorted(str(p) for d in (*sources.java, work / "gen") for p in d.rglob("*.java"))
+def _compile_java(tc: Toolchain, sources: _Sources, work: Path, debuggable: bool = True) -> Path:
+    """javac the app; a release build leaves out the evaluation package (`.../eval/`)."""
+    files = sorted(str(p) for d in (*sources.java, work / "gen") for p in d.rglob("*.java")
+                   if debuggable or p.parent.name != EVAL_PACKAGE)
     classes = work / "classes"
     classes.mkdir()
     argfile = work / "javac-sources.txt"
@@ -624,6 +635,21 @@ def _fmt(values: tuple[float, ...]) -> str:
     return f"{values[0]:g}" if len(set(values)) == 1 else "(" + ", ".join(f"{v:g}" for v in values) + ")"
 
 
+def _check_no_evaluation(check, apk: Path) -> None:
+    """A release APK carries neither the evaluation set nor the instrumentation that runs it."""
+    with zipfile.ZipFile(apk) as z:
+        eval_assets = [n for n in z.namelist() if n.startswith("assets/eval/")]
+        dex = z.read("classes.dex") if "classes.dex" in z.namelist() else b""
+        manifest = z.read("AndroidManifest.xml")
+    name = "EvalInstrumentation"
+    in_manifest = name.encode("utf-16-le") in manifest or name.encode() in manifest
+    check(not eval_assets, "no evaluation set in a release build (assets/eval/ absent)" if not eval_assets
+          else f"a release build carries {len(eval_assets)} evaluation files under assets/eval/")
+    check(EVAL_CLASS.encode() not in dex and not in_manifest,
+          "no EvalInstrumentation in a release build (dex and manifest)" if EVAL_CLASS.encode() not in dex
+          and not in_manifest else "a release build carries EvalInstrumentation")
+
+
 def _verify(apk: Path, tc: Toolchain, facts: AppFacts, options: ApkOptions, model: bytes, described: dict,
             debuggable: bool) -> list[str]:
     """Check the built APK with independent readers; return ✓ lines or raise listing every ✗."""
@@ -691,6 +717,8 @@ def _verify(apk: Path, tc: Toolchain, facts: AppFacts, options: ApkOptions, mode
     check(bool(activity), f"launchable activity {activity.group(1)}" if activity else "no launchable activity")
     check(("application-debuggable" in out) == debuggable,
           "debuggable (debug build)" if debuggable else "not debuggable (release build)")
+    if not debuggable:
+        _check_no_evaluation(check, apk)
     _check_model_reading(check, model, described)
 
     failed = [text for ok, text in results if not ok]
