@@ -209,7 +209,7 @@ def test_result_reports_sizes_timings_and_checks(built, models):
     assert built.model_bytes == len(models[1])
     assert set(built.native_bytes) == set(DEFAULT_ABIS) and min(built.native_bytes.values()) > 1_000_000
     assert built.dex_bytes > 10_000 and built.samples == 3
-    assert all(line.startswith("✓") for line in built.checks)
+    assert all(line.startswith(("✓", "!")) for line in built.checks)  # "!": the 16 KB page notes
     assert any("the app reads the model as pipeline.metadata does: 3 labels, input 16x16x3 UINT8" in line
                for line in built.checks)
     for step in ("toolchain", "bundle", "resources", "javac", "dex", "sign", "verify", "total"):
@@ -219,6 +219,21 @@ def test_result_reports_sizes_timings_and_checks(built, models):
 
 
 @pytest.mark.slow
+def test_16k_page_report_per_native_library(built):
+    """LiteRT 2.16.1's libraries have 4 KB LOAD segments: said plainly, without failing the build."""
+    with zipfile.ZipFile(built.apk) as z:
+        sos = [n for n in z.namelist() if n.endswith(".so")]
+        aligns = {n: apk_module.elf_load_alignment(z.read(n)) for n in sos}
+    assert sos and set(aligns.values()) == {4096}
+    for name in sos:
+        line = next(c for c in built.checks if c.startswith(f"! {name}: ELF LOAD alignment 4 KB, zip offset "))
+        offset = int(re.search(r"zip offset (\d+)", line).group(1))
+        assert offset % 4096 == 0
+    assert ("! 16 KB pages: NOT 16 KB-aligned - fine for emulators, phones with 4 KB pages and sideloading, "
+            "but not for a Google Play upload targeting Android 15+") in "\n".join(built.checks)
+    assert apk_module.elf_load_alignment(b"not an elf file at all, no header here......." * 2) is None
+
+
 def test_one_abi_only_ships_that_abi(model_dir, keystore, tmp_path, built):
     result = build_apk(_options(model_dir, tmp_path / "dist", keystore, abis=("x86_64",)))
     with zipfile.ZipFile(result.apk) as z:

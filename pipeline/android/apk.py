@@ -635,6 +635,58 @@ def _fmt(values: tuple[float, ...]) -> str:
     return f"{values[0]:g}" if len(set(values)) == 1 else "(" + ", ".join(f"{v:g}" for v in values) + ")"
 
 
+PAGE_16K = 16384
+
+
+def elf_load_alignment(so: bytes) -> int | None:
+    """The smallest p_align of the PT_LOAD segments of an ELF file (None if it is not ELF)."""
+    if so[:4] != b"\x7fELF" or len(so) < 52:
+        return None
+    is64, order = so[4] == 2, "<" if so[5] == 1 else ">"
+    if is64:
+        phoff, = struct.unpack_from(order + "Q", so, 32)
+        phentsize, phnum = struct.unpack_from(order + "HH", so, 54)
+    else:
+        phoff, = struct.unpack_from(order + "I", so, 28)
+        phentsize, phnum = struct.unpack_from(order + "HH", so, 42)
+    aligns = []
+    for i in range(phnum):
+        at = phoff + i * phentsize
+        p_type, = struct.unpack_from(order + "I", so, at)
+        if p_type == 1:  # PT_LOAD
+            aligns.append(struct.unpack_from(order + ("Q" if is64 else "I"), so, at + (48 if is64 else 28))[0])
+    return min(aligns) if aligns else None
+
+
+def _check_page_sizes(check, z: zipfile.ZipFile, data: bytes, abis) -> None:
+    """Per native library: ELF LOAD alignment and zip offset, and what that means for 16 KB pages.
+
+    Informational (never fails the build): 4 KB-aligned libraries load on emulators and phones
+    with 4 KB pages and sideloaded installs, but Google Play refuses apps targeting Android 15+
+    whose libraries are not 16 KB-aligned.
+    """
+    ready = True
+    for abi in abis:
+        for name in sorted(n for n in z.namelist() if n.startswith(f"lib/{abi}/") and n.endswith(".so")):
+            info = z.getinfo(name)
+            offset = _local_data_offset(data, info)
+            align = elf_load_alignment(data[offset:offset + info.file_size]) or 0
+            ok16 = align >= PAGE_16K and offset % PAGE_16K == 0
+            ready = ready and ok16
+            check(True if ok16 else None, f"{name}: ELF LOAD alignment {align // 1024 if align >= 1024 else align} "
+                        f"{'KB' if align >= 1024 else 'B'}, zip offset {offset} "
+                        f"({'16 KB' if offset % PAGE_16K == 0 else '4 KB' if offset % 4096 == 0 else 'not page'}-aligned)")
+    check(True if ready else None,
+          "16 KB pages: native libraries are 16 KB-aligned (fine for Google Play's Android 15+ rule)" if ready
+          else "16 KB pages: NOT 16 KB-aligned - fine for emulators, phones with 4 KB pages and sideloading, "
+               "but not for a Google Play upload targeting Android 15+ (use the Gradle build with "
+               "com.google.ai.edge.litert for that)")
+
+
+def _mark(ok: bool | None) -> str:
+    return "!" if ok is None else "✓" if ok else "✗"
+
+
 def _check_no_evaluation(check, apk: Path) -> None:
     """A release APK carries neither the evaluation set nor the instrumentation that runs it."""
     with zipfile.ZipFile(apk) as z:
@@ -655,9 +707,9 @@ def _verify(apk: Path, tc: Toolchain, facts: AppFacts, options: ApkOptions, mode
     """Check the built APK with independent readers; return ✓ lines or raise listing every ✗."""
     results: list[tuple[bool, str]] = []
 
-    def check(ok: bool, text: str) -> None:
-        results.append((bool(ok), text))
-        log.info("%s %s", "✓" if ok else "✗", text)
+    def check(ok: bool | None, text: str) -> None:  # None: a warning (shown with "!", never fails)
+        results.append((None if ok is None else bool(ok), text))
+        log.info("%s %s", _mark(ok), text)
 
     signed = subprocess.run([str(tc.apksigner), "verify", "--verbose", str(apk)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, check=False, timeout=_TOOL_TIMEOUT_S)
@@ -696,6 +748,7 @@ def _verify(apk: Path, tc: Toolchain, facts: AppFacts, options: ApkOptions, mode
             libs = [n for n in names if n.startswith(f"lib/{abi}/") and n.endswith(".so")]
             ok = bool(libs) and all(z.getinfo(n).compress_type == zipfile.ZIP_STORED for n in libs)
             check(ok, f"lib/{abi}/: {', '.join(n.split('/')[-1] for n in libs) or 'no native library'} (stored)")
+        _check_page_sizes(check, z, data, options.abis)
         extra = sorted(present - set(options.abis))
         check(not extra, "no native libraries for unrequested ABIs" if not extra
               else f"unrequested ABIs present: {', '.join(extra)}")
@@ -721,8 +774,8 @@ def _verify(apk: Path, tc: Toolchain, facts: AppFacts, options: ApkOptions, mode
         _check_no_evaluation(check, apk)
     _check_model_reading(check, model, described)
 
-    failed = [text for ok, text in results if not ok]
-    lines = [f"{'✓' if ok else '✗'} {text}" for ok, text in results]
+    failed = [text for ok, text in results if ok is False]
+    lines = [f"{_mark(ok)} {text}" for ok, text in results]
     if failed:
         raise ApkError(
             f"the built APK failed {len(failed)} of {len(results)} checks:\n" + "\n".join(lines),
