@@ -81,6 +81,10 @@ MAVEN_ARTIFACTS: dict[str, MavenArtifact] = {
 }
 # API level -> the MAVEN_ARTIFACTS role of its Robolectric framework jar.
 ROBOLECTRIC_SDKS = {24: "android_all_24", 36: "android_all_36"}
+# What the Gradle build (android_app/app/build.gradle) uses instead of "tflite": LiteRT under its
+# new name, on Google's Maven only (not reachable from the hermetic build), with 16 KB page-aligned
+# native libraries (Google Play's rule for apps targeting Android 15+). Same Interpreter API.
+GRADLE_LITERT = "com.google.ai.edge.litert:litert:1.4.0"
 # The artifacts whose classes (and native libraries) go into the APK, in classpath order.
 RUNTIME_LIBRARIES = ("tflite", "tflite_api")
 
