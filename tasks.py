@@ -251,6 +251,33 @@ def emulator_test(c, name="digits", serial=None, max_changed=0, apk=None, out="m
                    code=1)
 
 
+@task(help={
+    "name": "model name: runs the app from dist/<name>-debug.apk against models/<name>/ (default: digits)",
+    "out": "output root folder (default: models)",
+    "apk": "the debug APK whose resources and assets to use (default: dist/<name>-debug.apk)",
+    "sdks": "comma-separated API levels to run at (default: 24,36)",
+})
+@_clean_errors
+def robolectric_test(c, name="digits", out="models", apk=None, sdks="24,36"):
+    """Run the app (Activity + EvalInstrumentation) on the Android framework with Robolectric; screenshots."""
+    from pathlib import Path
+
+    from pipeline.android.device import format_device_report
+    from pipeline.android.robolectric import RobolectricOptions, fidelity_row, run_robolectric
+
+    run = run_robolectric(RobolectricOptions(
+        apk=Path(apk) if apk else Path("dist") / f"{name}-debug.apk", model_dir=Path(out) / name,
+        sdks=tuple(int(s) for s in str(sdks).split(","))))
+    for sdk, report in run.device_reports.items():
+        print(f"==> API {sdk}: " + (format_device_report(report) if isinstance(report, dict) else report))
+    row = fidelity_row(run)
+    print(f"{row['runtime']}: {row['status']}, JUnit {run.tests} tests, {run.failures} failed "
+          f"({run.seconds['run']:.0f} s); screenshots: {', '.join(map(str, run.screenshots.values())) or 'none'}")
+    if not run.passed:
+        print(run.output[-4000:])
+        raise Exit("error: the Robolectric tests failed (JUnit output above)", code=1)
+
+
 @task(help={"name": _MODEL_HELP["name"], "out": _MODEL_HELP["out"],
             "config": _MODEL_HELP["config"]})
 @_clean_errors
