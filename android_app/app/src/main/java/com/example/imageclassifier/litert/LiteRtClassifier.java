@@ -47,8 +47,7 @@ public final class LiteRtClassifier implements Classifier {
         } catch (LinkageError e) {
             // UnsatisfiedLinkError (the device refuses libtensorflowlite_jni.so: wrong ABI, page
             // size, or a host JVM) or a failed static initializer: a message, not a dead app.
-            throw new ClassifierException("the LiteRT runtime cannot run on this device: "
-                    + Failures.describe(e), e);
+            throw new ClassifierException("LiteRT: " + Failures.describe(e), e);
         }
         this.input = ByteBuffer.allocateDirect(info.inputBytes()).order(ByteOrder.nativeOrder());
         this.output = ByteBuffer.allocateDirect(info.outputBytes()).order(ByteOrder.nativeOrder());
