@@ -28,9 +28,9 @@ from pipeline.android.robolectric import (  # noqa: E402
     RobolectricOptions,
     RobolectricRun,
     fetch_robolectric,
-    find_java,
+    _find_java,
     fidelity_row,
-    picked_image,
+    _picked_image,
     run_robolectric,
 )
 from pipeline.errors import ConfigError, ToolchainError  # noqa: E402
@@ -147,7 +147,7 @@ def test_fidelity_row_of_a_failed_run_says_why():
 
 
 def test_picked_image_is_flat_blocks_stored_sideways():
-    img = picked_image()
+    img = _picked_image()
     assert img.shape == (40, 56, 3)  # stored 56 wide; EXIF 6 makes it 40 x 56 upright
     assert (img[::8, ::8].repeat(8, 0).repeat(8, 1) == img).all()
 
@@ -164,8 +164,8 @@ def test_no_jdk_new_enough_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setattr("pipeline.android.robolectric._JAVA_DIRS", ())
     with pytest.raises(ToolchainError, match=r"needs Java 99 or newer; JDKs found: .*jdk-17 \(Java 17\).*"
                                              r"ROBOLECTRIC_JAVA_HOME"):
-        find_java(99)
-    assert find_java(17) == jdk.resolve()
+        _find_java(99)
+    assert _find_java(17) == jdk.resolve()
 
 
 def test_unknown_api_level_is_refused():

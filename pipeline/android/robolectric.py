@@ -1,7 +1,8 @@
 """The app's Activity and instrumentation code on the real Android framework, on the host JVM.
 
 Public entry point: `run_robolectric(options) -> RobolectricRun`; `fidelity_row(run)` turns a run
-into a row of the fidelity table.
+into a row of the fidelity table, and `fetch_robolectric()` (what `invoke setup-android` calls)
+fetches the jars ahead of time.
 
 No emulator or system image can be had on a build machine, and the LiteRT native library in the
 APK is linked against Android's libc, so it cannot load on the host. Robolectric (Maven Central)
@@ -123,7 +124,7 @@ class RobolectricRun:
 
 def run_robolectric(options: RobolectricOptions) -> RobolectricRun:
     """Run the app's Robolectric tests at `options.sdks` with the APK's resources and assets."""
-    java_home = find_java(max(JAVA_FOR_SDK.get(s, 17) for s in options.sdks))
+    java_home = _find_java(max(JAVA_FOR_SDK.get(s, 17) for s in options.sdks))
     runtime = _runtime_jars(options)
     with tempfile.TemporaryDirectory(prefix="robolectric-") as tmp:
         work = Path(tmp)
@@ -155,9 +156,9 @@ def fetch_robolectric(options: ToolchainOptions | None = None, sdks=SDKS) -> str
     resolve_artifact(MAVEN_ARTIFACTS["android_all_compile"], options)
     for sdk in sdks:
         resolve_artifact(MAVEN_ARTIFACTS[ROBOLECTRIC_SDKS[sdk]], options)
-    java = find_java(max(JAVA_FOR_SDK.get(s, 17) for s in sdks))
+    java = _find_java(max(JAVA_FOR_SDK.get(s, 17) for s in sdks))
     return (f"{MAVEN_ARTIFACTS['robolectric'].coordinate} ({len(jars)} jars), framework jars for API "
-            f"{', '.join(map(str, sdks))}; Java {java_version(java)} at {java}")
+            f"{', '.join(map(str, sdks))}; Java {_java_version(java)} at {java}")
 
 
 def fidelity_row(run: RobolectricRun) -> dict:
@@ -191,7 +192,7 @@ def fidelity_row(run: RobolectricRun) -> dict:
 # ----------------------------------------------------------------------------- Java
 
 
-def java_version(home: Path) -> int | None:
+def _java_version(home: Path) -> int | None:
     """The feature version (17, 21, 25...) of the JDK at `home`, or None if it is not one."""
     if not (home / "bin" / "javac").is_file() or not (home / "bin" / "java").is_file():
         return None
@@ -205,7 +206,7 @@ def java_version(home: Path) -> int | None:
     return int(match.group(2)) if match else None
 
 
-def find_java(minimum: int) -> Path:
+def _find_java(minimum: int) -> Path:
     """The newest JDK >= `minimum` in $ROBOLECTRIC_JAVA_HOME, $JAVA_HOME, the usual JVM folders or PATH."""
     candidates = [Path(os.environ[v]) for v in _JAVA_ENV if os.environ.get(v)]
     for root in map(Path, _JAVA_DIRS):
@@ -217,7 +218,7 @@ def find_java(minimum: int) -> Path:
         candidates.append(Path(javac).resolve().parent.parent)
     found = {}
     for home in candidates:
-        version = java_version(home)
+        version = _java_version(home)
         if version is not None:
             found.setdefault(home.resolve(), version)
     good = sorted(((v, str(h)) for h, v in found.items() if v >= minimum), reverse=True)
@@ -375,7 +376,7 @@ def _write_r_java(apk: Path, package: str, gen: Path) -> None:
 # ----------------------------------------------------------------------------- the replay table
 
 
-def picked_image() -> np.ndarray:
+def _picked_image() -> np.ndarray:
     """The image served through content://: 56x40 stored, EXIF orientation 6 (upright 40x56).
 
     Flat 8x8 blocks at JPEG quality 100 without chroma subsampling: every decoder gets the same
@@ -394,7 +395,7 @@ def _write_picked(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     exif = Image.Exif()
     exif[0x0112] = 6
-    Image.fromarray(picked_image(), "RGB").save(folder / PICKED_IMAGE, format="JPEG", quality=100,
+    Image.fromarray(_picked_image(), "RGB").save(folder / PICKED_IMAGE, format="JPEG", quality=100,
                                                  subsampling=0, exif=exif.tobytes())
 
 

@@ -41,6 +41,6 @@ public final class Failures {
     }
 
     private static String oneLine(String s) {
-        return s.replace('\r', ' ').replace('\n', ' ').trim();
+        return s.replaceAll("\\s*[\\r\\n]+\\s*", " ").trim();
     }
 }
