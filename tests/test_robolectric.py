@@ -188,3 +188,14 @@ def test_eval_instrumentation_equals_python_on_all_100_digits_images(robolectric
         _assert_device_report_equals_python(run.device_reports[sdk], 100)
     row = fidelity_row(run)
     assert row["status"] == "ok" and row["images"] == 100 and row["top1_agreement"] == 1.0
+
+
+def test_missing_maven_names_robolectric(tmp_path):
+    from pipeline.android.toolchain import MAVEN_ARTIFACTS, ToolchainOptions, resolve_with_dependencies
+
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    options = ToolchainOptions(install=False, cache_dir=tmp_path / "cache", path=str(empty))
+    with pytest.raises(ToolchainError, match=r"Maven \(to fetch org.robolectric:robolectric:4.17:jar and its "
+                                             r"dependencies\).*apt-get install -y maven"):
+        resolve_with_dependencies(MAVEN_ARTIFACTS["robolectric"], options)
