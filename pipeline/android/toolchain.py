@@ -259,8 +259,13 @@ def _fetch_closure(mvn: Path, artifact: MavenArtifact, folder: Path, options: To
                 (out / f"{aar.stem}.jar").write_bytes(z.read("classes.jar"))
             aar.unlink()
         (out / ".complete").write_text(artifact.coordinate + "\n")
-        shutil.rmtree(folder, ignore_errors=True)
-        os.rename(out, folder)
+        if folder.exists() and not (folder / ".complete").is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # left half-done by an interrupted fetch
+        try:
+            os.rename(out, folder)
+        except OSError:  # a fetch running at the same time won the rename: keep its copy
+            if not (folder / ".complete").is_file():
+                raise
 
 
 # ----------------------------------------------------------------------------- Android SDK
