@@ -275,7 +275,8 @@ def robolectric_test(c, name="digits", out="models", apk=None, sdks="24,36"):
           f"({run.seconds['run']:.0f} s); screenshots: {', '.join(map(str, run.screenshots.values())) or 'none'}")
     if not run.passed:
         print(run.output[-4000:])
-        raise Exit("error: the Robolectric tests failed (JUnit output above)", code=1)
+        raise Exit(f"error: {run.failures} Robolectric test(s) failed: {', '.join(run.failed) or 'see above'}",
+                   code=1)
 
 
 @task(help={"name": _MODEL_HELP["name"], "out": _MODEL_HELP["out"],

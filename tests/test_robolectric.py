@@ -96,7 +96,7 @@ def test_the_app_on_the_framework_at_api_24_and_36(tiny_run):
     _, run = tiny_run
     assert run.sdks == SDKS == (24, 36)
     assert run.passed, run.output[-6000:]
-    assert run.tests == TESTS_PER_SDK * len(SDKS) and run.failures == 0
+    assert run.tests == TESTS_PER_SDK * len(SDKS) and run.failures == 0 and run.failed == ()
 
 
 def test_eval_instrumentation_output_parses_as_on_a_device(tiny_run):
@@ -139,7 +139,7 @@ def test_fidelity_row_from_the_run(tiny_run):
 
 
 def test_fidelity_row_of_a_failed_run_says_why():
-    run = RobolectricRun(passed=False, tests=0, failures=1, sdks=(24, 36), java="/jdk", output="",
+    run = RobolectricRun(passed=False, tests=0, failures=1, failed=(), sdks=(24, 36), java="/jdk", output="",
                          device_reports={24: "EvalInstrumentation wrote no output at API 24", 36: "x"},
                          screenshots={}, seconds={})
     row = fidelity_row(run)

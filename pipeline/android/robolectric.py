@@ -103,6 +103,7 @@ class RobolectricRun:
     Attributes:
       passed: JUnit reported success.
       tests / failures: JUnit's counts (every test runs once per API level).
+      failed: the failed tests as JUnit names them, `method[API](class)` (no [API]: the newest).
       sdks: the API levels run; java: the JDK used.
       output: JUnit's console output.
       device_reports: API level -> the device report (`device.compare_with_python`) of the
@@ -114,6 +115,7 @@ class RobolectricRun:
     passed: bool
     tests: int
     failures: int
+    failed: tuple[str, ...]
     sdks: tuple[int, ...]
     java: str
     output: str
@@ -140,7 +142,8 @@ def run_robolectric(options: RobolectricOptions) -> RobolectricRun:
         passed, tests, failures = _junit_counts(output)
         reports = _device_reports(Path(options.model_dir), work / "out", options.sdks)
         shots = _keep_screenshots(Path(options.model_dir), work / "out", options) if options.screenshots else {}
-    return RobolectricRun(passed=passed, tests=tests, failures=failures, sdks=tuple(options.sdks),
+    failed = tuple(re.findall(r"^\d+\) (\S+)$", output, re.M))
+    return RobolectricRun(passed=passed, tests=tests, failures=failures, failed=failed, sdks=tuple(options.sdks),
                           java=str(java_home), output=output, device_reports=reports, screenshots=shots,
                           seconds={"compile": round(t_compile, 2), "run": round(t_run, 2)})
 
