@@ -162,7 +162,7 @@ def test_no_jdk_new_enough_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.delenv("ROBOLECTRIC_JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.setattr("pipeline.android.robolectric._JAVA_DIRS", ())
-    with pytest.raises(ToolchainError, match=r"needs Java 99 or newer; JDKs found: .*jdk-17 \(Java 17\).*"
+    with pytest.raises(ToolchainError, match=r"needs Java 99 or newer for these API levels \(API 36: Java 21\); JDKs found: .*jdk-17 \(Java 17\).*"
                                              r"ROBOLECTRIC_JAVA_HOME"):
         _find_java(99)
     assert _find_java(17) == jdk.resolve()

@@ -21,7 +21,7 @@ runs the app's own classes on the framework jars of a chosen API level. This mod
    The app's `ClassifierFactory` in `app/src/robolectricTest/` hands out a classifier that
    answers only for those bytes, so one changed byte anywhere in the app's pixel path (decode,
    EXIF, resize, encoder) fails a test;
-4. compiles `main` + `robolectricTest` sources (javac of a JDK 21+, which API 35+ needs) and runs
+4. compiles `main` + `robolectricTest` sources (javac of a JDK 21+, which API 36 needs) and runs
    JUnit once, all API levels in one JVM;
 5. parses the EvalInstrumentation output each API level wrote, with the parser and comparison
    `invoke emulator-test` uses (`pipeline.android.device`), and copies the screenshots to
@@ -52,7 +52,7 @@ from pipeline.errors import ConfigError, PipelineError, ToolchainError, Validati
 from pipeline.fsutil import staged_dir
 
 SDKS = (24, 36)  # minSdk and targetSdk of app.properties
-JAVA_FOR_SDK = {35: 21, 36: 21}  # API level -> oldest Java that Robolectric runs it on (else 17)
+JAVA_FOR_SDK = {36: 21}  # API level -> oldest Java Robolectric runs it on (17 for API 35 and below)
 SOURCES = Path("app/src/robolectricTest/java")
 SCREENSHOTS = "screenshots"
 PICKED_IMAGE = "rotated.jpg"  # MainActivityTest.PICKED
@@ -228,7 +228,7 @@ def _find_java(minimum: int) -> Path:
     if not good:
         seen = ", ".join(f"{h} (Java {v})" for h, v in found.items()) or "none"
         raise ToolchainError(
-            f"Robolectric at API 35+ needs Java {minimum} or newer; JDKs found: {seen}",
+            f"Robolectric needs Java {minimum} or newer for these API levels (API 36: Java 21); JDKs found: {seen}",
             "install one (e.g. sudo apt-get install openjdk-21-jdk-headless, or Temurin 21+) and/or set "
             "ROBOLECTRIC_JAVA_HOME to its folder",
         )
