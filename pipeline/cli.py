@@ -423,6 +423,9 @@ def setup_android(c, check=False):
     from pipeline.jvm import junit_classpath
 
     print("  host-JVM tests: " + ", ".join(p.name for p in junit_classpath()))
+    from pipeline.android.robolectric import fetch_robolectric
+
+    print("  Robolectric tests: " + fetch_robolectric(ToolchainOptions(install=not check)))
 
 
 @typed_task(help={
@@ -463,6 +466,40 @@ def emulator_test(c, name="digits", serial=None, max_changed=None, apk=None, out
                    code=1)
 
 
+@typed_task(help={
+    "name": "model name: runs the app from dist/<name>-debug.apk against models/<name>/ (default: digits)",
+    "out": "output root folder (default: models)",
+    "apk": "the debug APK whose resources and assets to use (default: dist/<name>-debug.apk)",
+    "sdks": "comma-separated API levels to run at (default: 24,36)",
+})
+@_clean_errors
+def robolectric_test(c, name="digits", out="models", apk=None, sdks="24,36"):
+    """Run the app (Activity + EvalInstrumentation) on the Android framework with Robolectric; screenshots."""
+    from pathlib import Path
+
+    from pipeline.android.device import format_device_report
+    from pipeline.android.robolectric import RobolectricOptions, fidelity_row, run_robolectric
+    from pipeline.artifacts import ModelDir
+    from pipeline.fidelity import put_row
+    from pipeline.report import write_report
+
+    folder = ModelDir(Path(out) / name)
+    run = run_robolectric(RobolectricOptions(
+        apk=Path(apk) if apk else Path("dist") / f"{name}-debug.apk", model_dir=folder.path,
+        sdks=tuple(_whole("--sdks", s, 1) for s in str(sdks).split(","))))
+    for sdk, report in run.device_reports.items():
+        print(f"==> API {sdk}: " + (format_device_report(report) if isinstance(report, dict) else report))
+    row = fidelity_row(run)
+    if put_row(folder.path, "framework", lambda _: row):  # the fidelity table's framework row
+        write_report(folder.path)
+    print(f"{row['runtime']}: {row['status']}, JUnit {run.tests} tests, {run.failures} failed "
+          f"({run.seconds['run']:.0f} s); screenshots: {', '.join(map(str, run.screenshots.values())) or 'none'}")
+    if not run.passed:
+        print(run.output[-4000:])
+        raise Exit(f"error: {run.failures} Robolectric test(s) failed: {', '.join(run.failed) or 'see above'}",
+                   code=1)
+
+
 @typed_task(help={"name": _MODEL_HELP["name"], "out": _MODEL_HELP["out"],
             "config": _MODEL_HELP["config"]})
 @_clean_errors
@@ -491,7 +528,7 @@ def benchmark(c, out="benchmarks/results.json", config=None, reuse=False, mobile
 
 
 ns = Collection(model, train, evaluate, check_mlkit, build_apk, android_assets, setup_android,
-                emulator_test, report, benchmark)
+                emulator_test, robolectric_test, report, benchmark)
 
 
 def main() -> None:

@@ -209,7 +209,7 @@ def test_result_reports_sizes_timings_and_checks(built, models):
     assert built.model_bytes == len(models[1])
     assert set(built.native_bytes) == set(DEFAULT_ABIS) and min(built.native_bytes.values()) > 1_000_000
     assert built.dex_bytes > 10_000 and built.samples == 3
-    assert all(line.startswith("✓") for line in built.checks)
+    assert all(line.startswith(("✓", "!")) for line in built.checks)  # "!": the 16 KB page notes
     assert any("the app reads the model as pipeline.metadata does: 3 labels, input 16x16x3 UINT8" in line
                for line in built.checks)
     for step in ("toolchain", "bundle", "resources", "javac", "dex", "sign", "verify", "total"):
@@ -219,6 +219,21 @@ def test_result_reports_sizes_timings_and_checks(built, models):
 
 
 @pytest.mark.slow
+def test_16k_page_report_per_native_library(built):
+    """LiteRT 2.16.1's libraries have 4 KB LOAD segments: said plainly, without failing the build."""
+    with zipfile.ZipFile(built.apk) as z:
+        sos = [n for n in z.namelist() if n.endswith(".so")]
+        aligns = {n: apk_module.elf_load_alignment(z.read(n)) for n in sos}
+    assert sos and set(aligns.values()) == {4096}
+    for name in sos:
+        line = next(c for c in built.checks if c.startswith(f"! {name}: ELF LOAD alignment 4 KB, zip offset "))
+        offset = int(re.search(r"zip offset (\d+)", line).group(1))
+        assert offset % 4096 == 0
+    assert ("! 16 KB pages: NOT 16 KB-aligned - fine for emulators, phones with 4 KB pages and sideloading, "
+            "but not for a Google Play upload targeting Android 15+") in "\n".join(built.checks)
+    assert apk_module.elf_load_alignment(b"not an elf file at all, no header here......." * 2) is None
+
+
 def test_one_abi_only_ships_that_abi(model_dir, keystore, tmp_path, built):
     result = build_apk(_options(model_dir, tmp_path / "dist", keystore, abis=("x86_64",)))
     with zipfile.ZipFile(result.apk) as z:
@@ -236,6 +251,34 @@ def test_release_build_signs_with_the_keystore_from_env(model_dir, tmp_path):
     certs = subprocess.run(["apksigner", "verify", "--print-certs", str(result.apk)], capture_output=True, text=True)
     assert certs.returncode == 0 and "CN=Release Test" in certs.stdout
     assert "✓ not debuggable (release build)" in result.checks
+
+
+def test_evaluation_set_and_instrumentation_only_in_debug_builds(model_dir, keystore, tmp_path):
+    import shutil
+
+    d = tmp_path / "tiny"
+    shutil.copytree(model_dir, d)
+    (d / "eval" / "images").mkdir(parents=True)
+    shutil.copyfile(next((d / SAMPLES_DIR).iterdir()), d / "eval" / "images" / "000.png")
+    (d / "eval" / "eval.json").write_text('{"format": 1, "images": []}')
+    debug = build_apk(_options(d, tmp_path / "debug", keystore))
+    ks = _make_keystore(tmp_path / "release.p12", "release-pass", "upload")
+    env = {RELEASE_ENV["keystore"]: str(ks), RELEASE_ENV["store_password"]: "release-pass",
+           RELEASE_ENV["alias"]: "upload"}
+    release = build_apk(_options(d, tmp_path / "release", ks, signing=SigningOptions.release_from_env(env)))
+    eval_class = b"Lcom/example/imageclassifier/eval/EvalInstrumentation;"
+    with zipfile.ZipFile(debug.apk) as z:
+        assert "assets/eval/eval.json" in z.namelist() and eval_class in z.read("classes.dex")
+    with zipfile.ZipFile(release.apk) as z:
+        assert not [n for n in z.namelist() if n.startswith("assets/eval/")]
+        assert eval_class not in z.read("classes.dex")
+        assert "EvalInstrumentation".encode("utf-16-le") not in z.read("AndroidManifest.xml")
+    assert release.eval_files == 0 and debug.eval_files == 2
+    assert "✓ no evaluation set in a release build (assets/eval/ absent)" in release.checks
+    assert "✓ no EvalInstrumentation in a release build (dex and manifest)" in release.checks
+    assert not any("release build" in c and "evaluation" in c for c in debug.checks)
+    xml = _androguard(release.apk).get_android_manifest_xml()
+    assert xml.findall("instrumentation") == []
 
 
 @pytest.mark.slow

@@ -233,3 +233,20 @@ def test_missing_maven_is_a_clear_error(tmp_path):
     options = ToolchainOptions(install=False, cache_dir=tmp_path / "cache", path=str(empty))
     with pytest.raises(ToolchainError, match=r"Maven \(to fetch junit:junit:4.13.2:jar\).*apt-get install -y maven"):
         junit_classpath(options)
+
+
+def test_orientation_goldens_in_the_java_test_are_pillows():
+    """OrientationTest.PIL_UPRIGHT (EXIF 1-8 on a 3x2 image) is what exif_transpose gives."""
+    from PIL import Image, ImageOps
+
+    text = (APP / "app/src/test/java/com/example/imageclassifier/core/OrientationTest.java").read_text()
+    table = re.search(r"PIL_UPRIGHT = \{(.*?)\};", text, re.S).group(1)
+    rows = [[int(v) for v in row.split(",")] for row in re.findall(r"\{([-\d, ]+)\}", table)]
+    assert [r[0] for r in rows] == list(range(1, 9))
+    stored = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    for orientation, width, height, *pixels in rows:
+        img = Image.fromarray(np.stack([stored * 40] * 3, axis=-1), "RGB")
+        img.getexif()[0x0112] = orientation
+        upright = np.asarray(ImageOps.exif_transpose(img))[..., 0] // 40
+        assert upright.shape == (height, width), orientation
+        assert upright.reshape(-1).tolist() == pixels, orientation

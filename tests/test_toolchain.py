@@ -167,11 +167,16 @@ def test_artifacts_must_cover_every_role():
         ToolchainOptions(artifacts={k: v for k, v in MAVEN_ARTIFACTS.items() if k != "dexer"})
 
 
-def test_gradle_uses_the_same_runtime_version():
+def test_gradle_uses_litert_from_its_new_group():
+    """Gradle builds with com.google.ai.edge.litert (16 KB-aligned libraries), the version kept in
+    toolchain.GRADLE_LITERT; the hermetic build keeps Maven Central's org.tensorflow runtime."""
+    from pipeline.android.toolchain import GRADLE_LITERT
+
     gradle = (ROOT / "android_app" / "app" / "build.gradle").read_text()
-    lite = MAVEN_ARTIFACTS["tflite"]
-    declared = re.findall(r"['\"]org\.tensorflow:tensorflow-lite:([^'\"]+)['\"]", gradle)
-    assert declared == [lite.version]
+    declared = re.findall(r"implementation ['\"](com\.google\.ai\.edge\.litert:[^'\"]+)['\"]", gradle)
+    assert declared == [GRADLE_LITERT]
+    assert "org.tensorflow:tensorflow-lite" not in gradle
+    assert MAVEN_ARTIFACTS["tflite"].group == "org.tensorflow"
     assert set(RUNTIME_LIBRARIES) <= set(MAVEN_ARTIFACTS)
 
 

@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 VALID_ABIS = ("arm64-v8a", "armeabi-v7a", "x86", "x86_64")
 DEFAULT_ABIS = ("arm64-v8a", "x86_64")
 HERMETIC_FLAVOR = "litert"
+EVAL_PACKAGE = "eval"  # com.example.imageclassifier.eval: EvalInstrumentation, debug builds only
+EVAL_CLASS = "Lcom/example/imageclassifier/eval/EvalInstrumentation;"
 ANDROID_NS = "http://schemas.android.com/apk/res/android"
 DESCRIBE_MODEL_CLASS = "com.example.imageclassifier.core.DescribeModel"
 
@@ -235,7 +237,8 @@ def build_apk(options: ApkOptions) -> ApkResult:
     facts = read_app_facts(app_dir)
     sources = _source_sets(app_dir)
     model = check_model(Path(options.model_dir))  # before the (slower) toolchain resolution
-    if ModelDir(options.model_dir).has_report():  # a pipeline-built model folder
+    debuggable = options.signing.build_type == "debug"
+    if debuggable and ModelDir(options.model_dir).has_report():  # a pipeline-built model folder
         with timer("eval_set"):
             ensure_eval_set(Path(options.model_dir))  # assets/eval/ for the instrumentation
     with timer("toolchain"):
@@ -257,12 +260,12 @@ def build_apk(options: ApkOptions) -> ApkResult:
     with tempfile.TemporaryDirectory(prefix="pipeline-apk-") as tmp:
         work = Path(tmp)
         with timer("bundle"):
-            bundle = bundle_assets(Path(options.model_dir), work / "assets", options.samples_dir)
-        debuggable = options.signing.build_type == "debug"
+            bundle = bundle_assets(Path(options.model_dir), work / "assets", options.samples_dir,
+                                   eval_set=debuggable)
         with timer("resources"):
             base = _link_resources(tc, facts, sources, work, debuggable)
         with timer("javac"):
-            classes = _compile_java(tc, sources, work)
+            classes = _compile_java(tc, sources, work, debuggable)
         with timer("model_check"):
             described = _describe_model(tc, classes, work / "assets" / MODEL_ASSET, options)
         with timer("dex"):
@@ -359,8 +362,11 @@ def _source_sets(app_dir: Path) -> _Sources:
     return _Sources(main / "AndroidManifest.xml", main / "res", java)
 
 
-def _manifest(src: Path, dest: Path, facts: AppFacts) -> None:
-    """The shared manifest plus what Gradle would inject: package, placeholders, packaging."""
+def _manifest(src: Path, dest: Path, facts: AppFacts, debuggable: bool = True) -> None:
+    """The shared manifest plus what Gradle would inject: package, placeholders, packaging.
+
+    A release build drops the evaluation `<instrumentation>` (debug builds only, as its classes).
+    """
     ET.register_namespace("android", ANDROID_NS)
     text = src.read_text(encoding="utf-8").replace("${applicationId}", facts.application_id)
     root = ET.fromstring(text)
@@ -378,12 +384,15 @@ def _manifest(src: Path, dest: Path, facts: AppFacts) -> None:
     # Native libraries stay stored and page-aligned in the APK and are mapped from there
     # (what AGP does for minSdk >= 23 with useLegacyPackaging false).
     app.set(f"{{{ANDROID_NS}}}extractNativeLibs", "false")
+    if not debuggable:
+        for inst in root.findall("instrumentation"):
+            root.remove(inst)
     dest.write_bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
 def _link_resources(tc: Toolchain, facts: AppFacts, sources: _Sources, work: Path, debuggable: bool) -> Path:
     manifest = work / "AndroidManifest.xml"
-    _manifest(sources.manifest, manifest, facts)
+    _manifest(sources.manifest, manifest, facts, debuggable)
     compiled = work / "res.zip"
     _run([str(tc.aapt2), "compile", "--dir", str(sources.res), "-o", str(compiled)], "aapt2 compile")
     gen = work / "gen"
@@ -413,8 +422,10 @@ def _link_resources(tc: Toolchain, facts: AppFacts, sources: _Sources, work: Pat
     return base
 
 
-def _compile_java(tc: Toolchain, sources: _Sources, work: Path) -> Path:
-    files = sorted(str(p) for d in (*sources.java, work / "gen") for p in d.rglob("*.java"))
+def _compile_java(tc: Toolchain, sources: _Sources, work: Path, debuggable: bool = True) -> Path:
+    """javac the app; a release build leaves out the evaluation package (`.../eval/`)."""
+    files = sorted(str(p) for d in (*sources.java, work / "gen") for p in d.rglob("*.java")
+                   if debuggable or p.parent.name != EVAL_PACKAGE)
     classes = work / "classes"
     classes.mkdir()
     argfile = work / "javac-sources.txt"
@@ -622,14 +633,81 @@ def _fmt(values: tuple[float, ...]) -> str:
     return f"{values[0]:g}" if len(set(values)) == 1 else "(" + ", ".join(f"{v:g}" for v in values) + ")"
 
 
+PAGE_16K = 16384
+
+
+def elf_load_alignment(so: bytes) -> int | None:
+    """The smallest p_align of the PT_LOAD segments of an ELF file (None if it is not ELF)."""
+    if so[:4] != b"\x7fELF" or len(so) < 52:
+        return None
+    is64, order = so[4] == 2, "<" if so[5] == 1 else ">"
+    if is64:
+        phoff, = struct.unpack_from(order + "Q", so, 32)
+        phentsize, phnum = struct.unpack_from(order + "HH", so, 54)
+    else:
+        phoff, = struct.unpack_from(order + "I", so, 28)
+        phentsize, phnum = struct.unpack_from(order + "HH", so, 42)
+    aligns = []
+    for i in range(phnum):
+        at = phoff + i * phentsize
+        p_type, = struct.unpack_from(order + "I", so, at)
+        if p_type == 1:  # PT_LOAD
+            aligns.append(struct.unpack_from(order + ("Q" if is64 else "I"), so, at + (48 if is64 else 28))[0])
+    return min(aligns) if aligns else None
+
+
+def _check_page_sizes(check, z: zipfile.ZipFile, data: bytes, abis) -> None:
+    """Per native library: ELF LOAD alignment and zip offset, and what that means for 16 KB pages.
+
+    Informational (never fails the build): 4 KB-aligned libraries load on emulators and phones
+    with 4 KB pages and sideloaded installs, but Google Play refuses apps targeting Android 15+
+    whose libraries are not 16 KB-aligned.
+    """
+    ready = True
+    for abi in abis:
+        for name in sorted(n for n in z.namelist() if n.startswith(f"lib/{abi}/") and n.endswith(".so")):
+            info = z.getinfo(name)
+            offset = _local_data_offset(data, info)
+            align = elf_load_alignment(data[offset:offset + info.file_size]) or 0
+            ok16 = align >= PAGE_16K and offset % PAGE_16K == 0
+            ready = ready and ok16
+            check(True if ok16 else None, f"{name}: ELF LOAD alignment {align // 1024 if align >= 1024 else align} "
+                        f"{'KB' if align >= 1024 else 'B'}, zip offset {offset} "
+                        f"({'16 KB' if offset % PAGE_16K == 0 else '4 KB' if offset % 4096 == 0 else 'not page'}-aligned)")
+    check(True if ready else None,
+          "16 KB pages: native libraries are 16 KB-aligned (fine for Google Play's Android 15+ rule)" if ready
+          else "16 KB pages: NOT 16 KB-aligned - fine for emulators, phones with 4 KB pages and sideloading, "
+               "but not for a Google Play upload targeting Android 15+ (use the Gradle build with "
+               "com.google.ai.edge.litert for that)")
+
+
+def _mark(ok: bool | None) -> str:
+    return "!" if ok is None else "✓" if ok else "✗"
+
+
+def _check_no_evaluation(check, apk: Path) -> None:
+    """A release APK carries neither the evaluation set nor the instrumentation that runs it."""
+    with zipfile.ZipFile(apk) as z:
+        eval_assets = [n for n in z.namelist() if n.startswith("assets/eval/")]
+        dex = z.read("classes.dex") if "classes.dex" in z.namelist() else b""
+        manifest = z.read("AndroidManifest.xml")
+    name = "EvalInstrumentation"
+    in_manifest = name.encode("utf-16-le") in manifest or name.encode() in manifest
+    check(not eval_assets, "no evaluation set in a release build (assets/eval/ absent)" if not eval_assets
+          else f"a release build carries {len(eval_assets)} evaluation files under assets/eval/")
+    check(EVAL_CLASS.encode() not in dex and not in_manifest,
+          "no EvalInstrumentation in a release build (dex and manifest)" if EVAL_CLASS.encode() not in dex
+          and not in_manifest else "a release build carries EvalInstrumentation")
+
+
 def _verify(apk: Path, tc: Toolchain, facts: AppFacts, options: ApkOptions, model: bytes, described: dict,
             debuggable: bool) -> list[str]:
     """Check the built APK with independent readers; return ✓ lines or raise listing every ✗."""
     results: list[tuple[bool, str]] = []
 
-    def check(ok: bool, text: str) -> None:
-        results.append((bool(ok), text))
-        log.info("%s %s", "✓" if ok else "✗", text)
+    def check(ok: bool | None, text: str) -> None:  # None: a warning (shown with "!", never fails)
+        results.append((None if ok is None else bool(ok), text))
+        log.info("%s %s", _mark(ok), text)
 
     signed = subprocess.run([str(tc.apksigner), "verify", "--verbose", str(apk)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, check=False, timeout=_TOOL_TIMEOUT_S)
@@ -668,6 +746,7 @@ def _verify(apk: Path, tc: Toolchain, facts: AppFacts, options: ApkOptions, mode
             libs = [n for n in names if n.startswith(f"lib/{abi}/") and n.endswith(".so")]
             ok = bool(libs) and all(z.getinfo(n).compress_type == zipfile.ZIP_STORED for n in libs)
             check(ok, f"lib/{abi}/: {', '.join(n.split('/')[-1] for n in libs) or 'no native library'} (stored)")
+        _check_page_sizes(check, z, data, options.abis)
         extra = sorted(present - set(options.abis))
         check(not extra, "no native libraries for unrequested ABIs" if not extra
               else f"unrequested ABIs present: {', '.join(extra)}")
@@ -689,10 +768,12 @@ def _verify(apk: Path, tc: Toolchain, facts: AppFacts, options: ApkOptions, mode
     check(bool(activity), f"launchable activity {activity.group(1)}" if activity else "no launchable activity")
     check(("application-debuggable" in out) == debuggable,
           "debuggable (debug build)" if debuggable else "not debuggable (release build)")
+    if not debuggable:
+        _check_no_evaluation(check, apk)
     _check_model_reading(check, model, described)
 
-    failed = [text for ok, text in results if not ok]
-    lines = [f"{'✓' if ok else '✗'} {text}" for ok, text in results]
+    failed = [text for ok, text in results if ok is False]
+    lines = [f"{_mark(ok)} {text}" for ok, text in results]
     if failed:
         raise ApkError(
             f"the built APK failed {len(failed)} of {len(results)} checks:\n" + "\n".join(lines),

@@ -51,12 +51,14 @@ class BundleResult:
     eval_files: int = 0
 
 
-def bundle_assets(model_dir: Path, dest: Path, samples_dir: Path | None = None) -> BundleResult:
+def bundle_assets(model_dir: Path, dest: Path, samples_dir: Path | None = None,
+                  eval_set: bool = True) -> BundleResult:
     """Copy `<model_dir>/model.tflite` and up to MAX_SAMPLES images into `dest/`.
 
     `samples_dir`: images for the UI's strip; None = `<model_dir>/samples/` when it exists,
     else the evaluation set's images (`<model_dir>/eval/images/`). The evaluation set
-    (`<model_dir>/eval/`, written by pipeline.goldens) is copied whole to `assets/eval/`.
+    (`<model_dir>/eval/`, written by pipeline.goldens) is copied whole to `assets/eval/` when
+    `eval_set` (debug builds; a release build carries no evaluation set).
     Raises ModelMissingError when the model is missing, ModelFileError when it is not a TFLite
     file, DataError when a given samples folder does not exist.
     """
@@ -68,7 +70,7 @@ def bundle_assets(model_dir: Path, dest: Path, samples_dir: Path | None = None) 
     source = _samples_source(folder, samples_dir)
     samples = _sample_files(source) if source is not None else []
     eval_dir = folder.eval_dir
-    eval_files = [p for p in sorted(eval_dir.rglob("*")) if p.is_file()] if eval_dir.is_dir() else []
+    eval_files = [p for p in sorted(eval_dir.rglob("*")) if p.is_file()] if eval_set and eval_dir.is_dir() else []
     with staged_dir(Path(dest)) as stage:
         (stage / MODEL_ASSET).write_bytes(data)
         if samples:

@@ -69,7 +69,22 @@ MAVEN_ARTIFACTS: dict[str, MavenArtifact] = {
     # Host-JVM unit tests of the app's pure Java classes (android_app/app/src/test).
     "junit": MavenArtifact("junit", "junit", "4.13.2"),
     "hamcrest": MavenArtifact("org.hamcrest", "hamcrest-core", "1.3"),
+    # Robolectric (with its dependencies, resolve_with_dependencies): the app's Activity code on
+    # the real Android framework on the host JVM (pipeline/android/robolectric.py).
+    "robolectric": MavenArtifact("org.robolectric", "robolectric", "4.17"),
+    # The framework jars Robolectric 4.17 runs per API level (its DefaultSdkProvider's names),
+    # fetched here so that the tests never download at run time (robolectric.offline).
+    "android_all_24": MavenArtifact("org.robolectric", "android-all-instrumented", "7.0.0_r1-robolectric-r1-i7"),
+    "android_all_36": MavenArtifact("org.robolectric", "android-all-instrumented", "16-robolectric-13921718-i7"),
+    # The same API 36 framework uninstrumented: what the Robolectric tests compile against.
+    "android_all_compile": MavenArtifact("org.robolectric", "android-all", "16-robolectric-13921718"),
 }
+# API level -> the MAVEN_ARTIFACTS role of its Robolectric framework jar.
+ROBOLECTRIC_SDKS = {24: "android_all_24", 36: "android_all_36"}
+# What the Gradle build (android_app/app/build.gradle) uses instead of "tflite": LiteRT under its
+# new name, on Google's Maven only (not reachable from the hermetic build), with 16 KB page-aligned
+# native libraries (Google Play's rule for apps targeting Android 15+). Same Interpreter API.
+GRADLE_LITERT = "com.google.ai.edge.litert:litert:1.4.0"
 # The artifacts whose classes (and native libraries) go into the APK, in classpath order.
 RUNTIME_LIBRARIES = ("tflite", "tflite_api")
 
@@ -195,6 +210,60 @@ def resolve_artifact(artifact: MavenArtifact, options: ToolchainOptions | None =
             )
     _fetch(mvn, artifact, cached, options)
     return cached
+
+
+def resolve_with_dependencies(artifact: MavenArtifact, options: ToolchainOptions | None = None) -> list[Path]:
+    """The jars of `artifact` and its runtime dependencies, fetched once into the cache.
+
+    Maven resolves the closure (`dependency:copy-dependencies` on a one-dependency pom in a
+    temporary folder); an AAR among them contributes its classes.jar. The folder is written
+    whole, then renamed into place, so a half-fetched set is never used.
+    """
+    options = options or ToolchainOptions()
+    folder = _cache_dir(options) / "maven" / "closure" / f"{artifact.group}.{artifact.artifact}-{artifact.version}"
+    if not (folder / ".complete").is_file():
+        mvn = _which("mvn", options)
+        if mvn is None:
+            _install_or_raise(["maven"], options, f"Maven (to fetch {artifact.coordinate} and its dependencies)")
+            mvn = _which("mvn", options) or Path("mvn")
+        _fetch_closure(mvn, artifact, folder, options)
+    return sorted(folder.glob("*.jar"))
+
+
+def _fetch_closure(mvn: Path, artifact: MavenArtifact, folder: Path, options: ToolchainOptions) -> None:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=".fetch-") as tmp:
+        work = Path(tmp)
+        (work / "pom.xml").write_text(
+            '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+            "<groupId>local.fetch</groupId><artifactId>fetch</artifactId><version>1</version>"
+            f"<dependencies><dependency><groupId>{artifact.group}</groupId><artifactId>{artifact.artifact}"
+            f"</artifactId><version>{artifact.version}</version></dependency></dependencies></project>\n")
+        out = work / "out"
+        cmd = [str(mvn), "-B", "-q", "-U", "dependency:copy-dependencies", f"-DoutputDirectory={out}",
+               "-DincludeScope=runtime"]
+        log.info("resolving %s and its dependencies with Maven", artifact.coordinate)
+        env = dict(os.environ)
+        if options.path is not None:
+            env["PATH"] = options.path
+        result = _run_quiet(cmd, env, MAVEN_TIMEOUT_S, cwd=work)
+        if result.returncode != 0 or not any(out.glob("*.jar")):
+            raise ToolchainError(
+                f"Maven could not resolve {artifact.coordinate} with its dependencies: {_maven_reason(result.stdout)}",
+                "check that Maven Central is reachable (proxy settings go in ~/.m2/settings.xml)",
+            )
+        for aar in out.glob("*.aar"):  # e.g. androidx.test:monitor: its classes.jar is what runs
+            with zipfile.ZipFile(aar) as z:
+                (out / f"{aar.stem}.jar").write_bytes(z.read("classes.jar"))
+            aar.unlink()
+        (out / ".complete").write_text(artifact.coordinate + "\n")
+        if folder.exists() and not (folder / ".complete").is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # left half-done by an interrupted fetch
+        try:
+            os.rename(out, folder)
+        except OSError:  # a fetch running at the same time won the rename: keep its copy
+            if not (folder / ".complete").is_file():
+                raise
 
 
 # ----------------------------------------------------------------------------- Android SDK

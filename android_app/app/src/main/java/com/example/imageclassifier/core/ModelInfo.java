@@ -116,6 +116,19 @@ public final class ModelInfo {
         return numClasses() * outputType.bytes;
     }
 
+    /** The labels for display: the first {@code max}, then how many more there are. */
+    public String labelSummary(int max) {
+        StringBuilder s = new StringBuilder();
+        int shown = Math.min(Math.max(0, max), labels.size());
+        for (int i = 0; i < shown; i++) {
+            s.append(i == 0 ? "" : ", ").append(labels.get(i));
+        }
+        if (labels.size() > shown) {
+            s.append(shown == 0 ? "" : ", ").append("… (").append(labels.size()).append(" in all)");
+        }
+        return s.toString();
+    }
+
     @Override
     public String toString() {
         return (name == null ? "model" : name) + (version == null ? "" : " v" + version)

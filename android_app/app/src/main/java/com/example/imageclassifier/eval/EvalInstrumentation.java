@@ -14,14 +14,13 @@ import com.example.imageclassifier.ModelAssets;
 import com.example.imageclassifier.core.ClassificationResult;
 import com.example.imageclassifier.core.Classifier;
 import com.example.imageclassifier.core.ClassifierOptions;
-import com.example.imageclassifier.core.Recognition;
+import com.example.imageclassifier.core.EvalTally;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 
@@ -112,16 +111,7 @@ public class EvalInstrumentation extends Instrumentation {
         Context context = getTargetContext();
         AssetManager assets = context.getAssets();
         EvalSet set = readEvalSet(assets);
-        if (set.format != FORMAT) {
-            throw new IllegalStateException("assets/" + EVAL_JSON + " has format " + set.format
-                    + ", this app reads format " + FORMAT + " - rebuild the APK (invoke build-apk)");
-        }
-        String sha = sha256(assets, ModelAssets.MODEL_ASSET);
-        if (set.modelSha256 != null && !set.modelSha256.equals(sha)) {
-            throw new IllegalStateException("assets/" + ModelAssets.MODEL_ASSET + " (sha256 " + sha
-                    + ") is not the model the evaluation set was made for (" + set.modelSha256
-                    + ") - rebuild the APK (invoke build-apk)");
-        }
+        String sha = checkEvalSet(set, assets);
         int limit = intArgument("limit", set.items.size());
         List<Item> items = set.items.subList(0, Math.max(0, Math.min(limit, set.items.size())));
         if (items.isEmpty()) {
@@ -138,88 +128,81 @@ public class EvalInstrumentation extends Instrumentation {
             }
             Image warm = decode(assets, items.get(0).file);
             classifier.classify(warm.argb, warm.width, warm.height); // not timed: first-run setup
-
-            int correct = 0;
-            int[] perClassCorrect = new int[classes];
-            int[] perClassTotal = new int[classes];
-            List<String> changed = new ArrayList<String>();
-            double[] totalMs = new double[items.size()];
-            double[] inferenceMs = new double[items.size()];
-            float maxDiff = 0f;
+            EvalTally tally = new EvalTally(classes);
             for (int i = 0; i < items.size(); i++) {
                 Item item = items.get(i);
                 Image image = decode(assets, item.file);
                 ClassificationResult r = classifier.classify(image.argb, image.width, image.height);
-                float[] scores = new float[classes];
-                Arrays.fill(scores, Float.NaN);
-                for (Recognition rec : r.top) {
-                    if (rec.index >= 0 && rec.index < classes) {
-                        scores[rec.index] = rec.score;
-                    }
-                }
-                int top1 = r.top.isEmpty() ? -1 : r.top.get(0).index;
-                float diff = 0f;
-                for (int c = 0; c < classes; c++) {
-                    float d = Float.isNaN(scores[c]) ? Float.POSITIVE_INFINITY
-                            : Math.abs(scores[c] - item.pythonScores[c]);
-                    diff = Math.max(diff, d);
-                }
-                maxDiff = Math.max(maxDiff, diff);
-                totalMs[i] = r.totalNanos / 1e6;
-                inferenceMs[i] = r.inferenceNanos / 1e6;
-                if (item.label >= 0 && item.label < classes) {
-                    perClassTotal[item.label]++;
-                    if (top1 == item.label) {
-                        perClassCorrect[item.label]++;
-                        correct++;
-                    }
-                }
-                if (top1 != item.pythonTop1) {
-                    changed.add(item.file);
-                }
-                Bundle status = new Bundle();
-                status.putString("id", getClass().getSimpleName());
-                status.putString("image", Integer.toString(i));
-                status.putString("file", item.file);
-                status.putString("label", Integer.toString(item.label));
-                status.putString("python_top1", Integer.toString(item.pythonTop1));
-                status.putString("device_top1", Integer.toString(top1));
-                status.putString("device_score", top1 >= 0 ? Float.toString(scores[top1]) : "nan");
-                status.putString("max_score_diff", Float.toString(diff));
-                status.putString("total_ms", format(totalMs[i]));
-                status.putString("inference_ms", format(inferenceMs[i]));
-                sendStatus(STATUS_IMAGE, status);
+                EvalTally.Outcome o = tally.add(item.file, item.label, item.pythonTop1,
+                        item.pythonScores, r);
+                sendStatus(STATUS_IMAGE, imageStatus(i, item, o, r));
             }
-
-            int n = items.size();
-            out.putString("id", getClass().getSimpleName());
-            out.putString("format", Integer.toString(FORMAT));
-            out.putString("runtime", classifier.runtimeName());
-            out.putString("threads", Integer.toString(threads));
-            out.putString("images", Integer.toString(n));
-            out.putString("correct", Integer.toString(correct));
-            out.putString("accuracy", Double.toString((double) correct / n));
-            out.putString("python_accuracy", Double.toString(set.pythonAccuracy));
-            out.putString("per_class_correct", join(perClassCorrect));
-            out.putString("per_class_total", join(perClassTotal));
-            out.putString("changed", Integer.toString(changed.size()));
-            out.putString("changed_files", join(changed));
-            out.putString("max_score_diff", Float.toString(maxDiff));
-            out.putString("latency_mean_ms", format(mean(totalMs)));
-            out.putString("latency_p90_ms", format(percentile(totalMs, 90)));
-            out.putString("inference_mean_ms", format(mean(inferenceMs)));
-            out.putString("inference_p90_ms", format(percentile(inferenceMs, 90)));
-            out.putString("model_sha256", sha);
-            out.putString("device", oneLine(Build.MANUFACTURER + " " + Build.MODEL));
-            out.putString("abi", String.valueOf(Build.CPU_ABI));
-            out.putString("sdk", Integer.toString(Build.VERSION.SDK_INT));
-            out.putString("stream", String.format(Locale.ROOT,
-                    "EvalInstrumentation: %d/%d correct on the device (Python: accuracy %s), %d"
-                            + " image(s) changed top-1, mean %.3f ms per image%n",
-                    correct, n, Double.toString(set.pythonAccuracy), changed.size(), mean(totalMs)));
+            summarize(out, tally, set, classifier.runtimeName(), threads, sha);
         } finally {
             classifier.close();
         }
+    }
+
+    /** The format and the model's sha256 must be those the evaluation set was made for. */
+    private static String checkEvalSet(EvalSet set, AssetManager assets) throws IOException {
+        if (set.format != FORMAT) {
+            throw new IllegalStateException("assets/" + EVAL_JSON + " has format " + set.format
+                    + ", this app reads format " + FORMAT + " - rebuild the APK (invoke build-apk)");
+        }
+        String sha = sha256(assets, ModelAssets.MODEL_ASSET);
+        if (set.modelSha256 != null && !set.modelSha256.equals(sha)) {
+            throw new IllegalStateException("assets/" + ModelAssets.MODEL_ASSET + " (sha256 " + sha
+                    + ") is not the model the evaluation set was made for (" + set.modelSha256
+                    + ") - rebuild the APK (invoke build-apk)");
+        }
+        return sha;
+    }
+
+    private Bundle imageStatus(int i, Item item, EvalTally.Outcome o, ClassificationResult r) {
+        Bundle status = new Bundle();
+        status.putString("id", getClass().getSimpleName());
+        status.putString("image", Integer.toString(i));
+        status.putString("file", item.file);
+        status.putString("label", Integer.toString(item.label));
+        status.putString("python_top1", Integer.toString(item.pythonTop1));
+        status.putString("device_top1", Integer.toString(o.top1));
+        status.putString("device_score", o.top1 >= 0 ? Float.toString(o.score) : "nan");
+        status.putString("max_score_diff", Float.toString(o.maxScoreDiff));
+        status.putString("total_ms", EvalTally.formatMs(r.totalNanos / 1e6));
+        status.putString("inference_ms", EvalTally.formatMs(r.inferenceNanos / 1e6));
+        return status;
+    }
+
+    private void summarize(Bundle out, EvalTally tally, EvalSet set, String runtime, int threads,
+            String sha) {
+        double[] totalMs = tally.totalMs();
+        double[] inferenceMs = tally.inferenceMs();
+        out.putString("id", getClass().getSimpleName());
+        out.putString("format", Integer.toString(FORMAT));
+        out.putString("runtime", runtime);
+        out.putString("threads", Integer.toString(threads));
+        out.putString("images", Integer.toString(tally.images()));
+        out.putString("correct", Integer.toString(tally.correct()));
+        out.putString("accuracy", Double.toString(tally.accuracy()));
+        out.putString("python_accuracy", Double.toString(set.pythonAccuracy));
+        out.putString("per_class_correct", EvalTally.join(tally.perClassCorrect()));
+        out.putString("per_class_total", EvalTally.join(tally.perClassTotal()));
+        out.putString("changed", Integer.toString(tally.changed().size()));
+        out.putString("changed_files", EvalTally.join(tally.changed()));
+        out.putString("max_score_diff", Float.toString(tally.maxScoreDiff()));
+        out.putString("latency_mean_ms", EvalTally.formatMs(EvalTally.mean(totalMs)));
+        out.putString("latency_p90_ms", EvalTally.formatMs(EvalTally.percentile(totalMs, 90)));
+        out.putString("inference_mean_ms", EvalTally.formatMs(EvalTally.mean(inferenceMs)));
+        out.putString("inference_p90_ms", EvalTally.formatMs(EvalTally.percentile(inferenceMs, 90)));
+        out.putString("model_sha256", sha);
+        out.putString("device", oneLine(Build.MANUFACTURER + " " + Build.MODEL));
+        out.putString("abi", String.valueOf(Build.CPU_ABI));
+        out.putString("sdk", Integer.toString(Build.VERSION.SDK_INT));
+        out.putString("stream", String.format(Locale.ROOT,
+                "EvalInstrumentation: %d/%d correct on the device (Python: accuracy %s), %d"
+                        + " image(s) changed top-1, mean %.3f ms per image%n",
+                tally.correct(), tally.images(), Double.toString(set.pythonAccuracy),
+                tally.changed().size(), EvalTally.mean(totalMs)));
     }
 
     private int intArgument(String key, int defaultValue) {
@@ -378,49 +361,6 @@ public class EvalInstrumentation extends Instrumentation {
             hex.append(String.format(Locale.ROOT, "%02x", b & 0xFF));
         }
         return hex.toString();
-    }
-
-    // ------------------------------------------------------------------------- statistics
-
-    private static double mean(double[] values) {
-        double sum = 0;
-        for (double v : values) {
-            sum += v;
-        }
-        return values.length == 0 ? Double.NaN : sum / values.length;
-    }
-
-    /** Linear interpolation between closest ranks, as numpy.percentile's default. */
-    static double percentile(double[] values, double q) {
-        if (values.length == 0) {
-            return Double.NaN;
-        }
-        double[] sorted = values.clone();
-        Arrays.sort(sorted);
-        double rank = q / 100.0 * (sorted.length - 1);
-        int lo = (int) Math.floor(rank);
-        int hi = Math.min(lo + 1, sorted.length - 1);
-        return sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo);
-    }
-
-    private static String format(double ms) {
-        return String.format(Locale.ROOT, "%.4f", ms);
-    }
-
-    private static String join(int[] values) {
-        StringBuilder s = new StringBuilder();
-        for (int i = 0; i < values.length; i++) {
-            s.append(i == 0 ? "" : ",").append(values[i]);
-        }
-        return s.toString();
-    }
-
-    private static String join(List<String> values) {
-        StringBuilder s = new StringBuilder();
-        for (int i = 0; i < values.size(); i++) {
-            s.append(i == 0 ? "" : ",").append(values.get(i));
-        }
-        return s.toString();
     }
 
     private static String oneLine(String s) {

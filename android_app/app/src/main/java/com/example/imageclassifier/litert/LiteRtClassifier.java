@@ -4,6 +4,7 @@ import com.example.imageclassifier.core.ClassificationResult;
 import com.example.imageclassifier.core.Classifier;
 import com.example.imageclassifier.core.ClassifierException;
 import com.example.imageclassifier.core.ClassifierOptions;
+import com.example.imageclassifier.core.Failures;
 import com.example.imageclassifier.core.InputEncoder;
 import com.example.imageclassifier.core.ModelException;
 import com.example.imageclassifier.core.ModelInfo;
@@ -42,7 +43,11 @@ public final class LiteRtClassifier implements Classifier {
             this.interpreter = new Interpreter(model, interpreterOptions);
         } catch (RuntimeException e) {
             throw new ClassifierException("the LiteRT interpreter could not load the model: "
-                    + e.getMessage(), e);
+                    + Failures.describe(e), e);
+        } catch (LinkageError e) {
+            // UnsatisfiedLinkError (the device refuses libtensorflowlite_jni.so: wrong ABI, page
+            // size, or a host JVM) or a failed static initializer: a message, not a dead app.
+            throw new ClassifierException("LiteRT: " + Failures.describe(e), e);
         }
         this.input = ByteBuffer.allocateDirect(info.inputBytes()).order(ByteOrder.nativeOrder());
         this.output = ByteBuffer.allocateDirect(info.outputBytes()).order(ByteOrder.nativeOrder());
@@ -65,7 +70,7 @@ public final class LiteRtClassifier implements Classifier {
         try {
             interpreter.run(input, output);
         } catch (RuntimeException e) {
-            throw new ClassifierException("inference failed: " + e.getMessage(), e);
+            throw new ClassifierException("inference failed: " + Failures.describe(e), e);
         }
         long runNanos = System.nanoTime() - runStart;
         output.rewind();

@@ -2,9 +2,11 @@ package com.example.imageclassifier.ui;
 
 import android.app.Activity;
 import android.content.Intent;
+import android.database.Cursor;
 import android.graphics.Bitmap;
 import android.net.Uri;
 import android.os.Bundle;
+import android.provider.OpenableColumns;
 import android.view.View;
 import android.widget.ImageView;
 import android.widget.LinearLayout;
@@ -15,6 +17,7 @@ import com.example.imageclassifier.R;
 import com.example.imageclassifier.core.ClassificationResult;
 import com.example.imageclassifier.core.Classifier;
 import com.example.imageclassifier.core.ClassifierOptions;
+import com.example.imageclassifier.core.Failures;
 import com.example.imageclassifier.core.ModelInfo;
 import com.example.imageclassifier.core.Recognition;
 import java.io.InputStream;
@@ -31,6 +34,13 @@ import java.util.concurrent.Executors;
 public class MainActivity extends Activity {
     private static final int REQUEST_PICK_IMAGE = 1;
     private static final int THUMBNAIL_DP = 72;
+    private static final int LABELS_SHOWN = 10;
+    /** Saved-state keys: what is on screen, and where the image came from (to restore it). */
+    private static final String STATE_SOURCE = "source";
+    private static final String STATE_RESULTS = "results";
+    private static final String STATE_TIMING = "timing";
+    private static final String STATE_ASSET = "asset";
+    private static final String STATE_URI = "uri";
 
     /** One thread owns the classifier: it is created, used and closed there. */
     private final ExecutorService worker = Executors.newSingleThreadExecutor();
@@ -43,6 +53,9 @@ public class MainActivity extends Activity {
     private TextView resultsView;
     private TextView timingView;
     private LinearLayout samplesStrip;
+    /** The image on screen: a bundled asset path or a picked URI (one of them, or neither). */
+    private String shownAsset;
+    private Uri shownUri;
 
     @Override
     protected void onCreate(Bundle savedInstanceState) {
@@ -67,6 +80,33 @@ public class MainActivity extends Activity {
             }
         });
         loadSampleStrip();
+        if (savedInstanceState != null) {
+            restore(savedInstanceState);
+        }
+    }
+
+    @Override
+    protected void onSaveInstanceState(Bundle out) {
+        super.onSaveInstanceState(out);
+        out.putCharSequence(STATE_SOURCE, sourceView.getText());
+        out.putCharSequence(STATE_RESULTS, resultsView.getText());
+        out.putCharSequence(STATE_TIMING, timingView.getText());
+        out.putString(STATE_ASSET, shownAsset);
+        out.putParcelable(STATE_URI, shownUri);
+    }
+
+    /** Puts the last result back on screen, then classifies its image again for the preview. */
+    private void restore(Bundle state) {
+        sourceView.setText(state.getCharSequence(STATE_SOURCE));
+        resultsView.setText(state.getCharSequence(STATE_RESULTS));
+        timingView.setText(state.getCharSequence(STATE_TIMING));
+        String asset = state.getString(STATE_ASSET);
+        Uri uri = state.getParcelable(STATE_URI);
+        if (asset != null) {
+            classifyAsset(asset);
+        } else if (uri != null) {
+            classifyUri(uri);
+        }
     }
 
     @Override
@@ -92,11 +132,12 @@ public class MainActivity extends Activity {
             runOnUiThread(new Runnable() {
                 @Override
                 public void run() {
-                    modelInfoView.setText(getString(R.string.model_info, runtime, info.toString()));
+                    modelInfoView.setText(getString(R.string.model_info, runtime, info.toString(),
+                            info.labelSummary(LABELS_SHOWN)));
                 }
             });
-        } catch (Exception e) {
-            loadError = e.getMessage();
+        } catch (Throwable t) { // an Error too: UnsatisfiedLinkError when the runtime cannot load
+            loadError = Failures.describe(t);
             showError(loadError);
         }
     }
@@ -114,14 +155,50 @@ public class MainActivity extends Activity {
         super.onActivityResult(requestCode, resultCode, data);
         if (requestCode == REQUEST_PICK_IMAGE && resultCode == RESULT_OK && data != null
                 && data.getData() != null) {
-            final Uri uri = data.getData();
-            classifyAsync(uri.getLastPathSegment(), new Opener() {
-                @Override
-                public InputStream open() throws Exception {
-                    return getContentResolver().openInputStream(uri);
-                }
-            });
+            classifyUri(data.getData());
         }
+    }
+
+    private void classifyUri(final Uri uri) {
+        classifyAsync(null, uri, new Opener() {
+            @Override
+            public InputStream open() throws Exception {
+                return getContentResolver().openInputStream(uri);
+            }
+        });
+    }
+
+    private void classifyAsset(final String path) {
+        classifyAsync(path, null, new Opener() {
+            @Override
+            public InputStream open() throws Exception {
+                return getAssets().open(path);
+            }
+        });
+    }
+
+    /** The picked file's name as the provider reports it (not "image:1234"); on the worker. */
+    private String displayName(Uri uri) {
+        Cursor cursor = null;
+        try {
+            cursor = getContentResolver().query(uri, new String[] {OpenableColumns.DISPLAY_NAME},
+                    null, null, null);
+            if (cursor != null && cursor.moveToFirst()) {
+                int column = cursor.getColumnIndex(OpenableColumns.DISPLAY_NAME);
+                String name = column >= 0 ? cursor.getString(column) : null;
+                if (name != null && !name.trim().isEmpty()) {
+                    return name;
+                }
+            }
+        } catch (RuntimeException e) {
+            // a provider without a name column: fall back to the URI
+        } finally {
+            if (cursor != null) {
+                cursor.close();
+            }
+        }
+        String last = uri.getLastPathSegment();
+        return last != null ? last : uri.toString();
     }
 
     /** Fills the strip with the bundled samples (decoded off the main thread). */
@@ -139,8 +216,8 @@ public class MainActivity extends Activity {
                     final Bitmap thumbnail;
                     try {
                         thumbnail = DecodedImage.decode(getAssets().open(path)).preview;
-                    } catch (Exception e) {
-                        continue; // an unreadable sample is left out of the strip
+                    } catch (Throwable t) {
+                        continue; // an unreadable (or too large) sample is left out of the strip
                     }
                     runOnUiThread(new Runnable() {
                         @Override
@@ -164,12 +241,7 @@ public class MainActivity extends Activity {
         view.setOnClickListener(new View.OnClickListener() {
             @Override
             public void onClick(View v) {
-                classifyAsync(path.substring(path.lastIndexOf('/') + 1), new Opener() {
-                    @Override
-                    public InputStream open() throws Exception {
-                        return getAssets().open(path);
-                    }
-                });
+                classifyAsset(path);
             }
         });
         samplesStrip.addView(view);
@@ -180,10 +252,13 @@ public class MainActivity extends Activity {
         InputStream open() throws Exception;
     }
 
-    private void classifyAsync(final String name, final Opener opener) {
+    /** Classifies a bundled sample ({@code asset}) or a picked image ({@code uri}). */
+    private void classifyAsync(final String asset, final Uri uri, final Opener opener) {
         worker.execute(new Runnable() {
             @Override
             public void run() {
+                final String name = asset != null ? asset.substring(asset.lastIndexOf('/') + 1)
+                        : displayName(uri);
                 if (classifier == null) {
                     showError(loadError != null ? loadError : getString(R.string.loading_model));
                     return;
@@ -196,11 +271,13 @@ public class MainActivity extends Activity {
                     runOnUiThread(new Runnable() {
                         @Override
                         public void run() {
+                            shownAsset = asset;
+                            shownUri = uri;
                             render(name, image, result, runtime);
                         }
                     });
-                } catch (Exception e) {
-                    showError(e.getMessage());
+                } catch (Throwable t) { // OutOfMemoryError on a huge photo must not kill the app
+                    showError(Failures.describe(t));
                 }
             }
         });

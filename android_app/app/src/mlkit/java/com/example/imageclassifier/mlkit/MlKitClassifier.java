@@ -7,6 +7,7 @@ import com.example.imageclassifier.core.ClassificationResult;
 import com.example.imageclassifier.core.Classifier;
 import com.example.imageclassifier.core.ClassifierException;
 import com.example.imageclassifier.core.ClassifierOptions;
+import com.example.imageclassifier.core.Failures;
 import com.example.imageclassifier.core.InputEncoder;
 import com.example.imageclassifier.core.ModelException;
 import com.example.imageclassifier.core.ModelInfo;
@@ -70,7 +71,7 @@ public final class MlKitClassifier implements Classifier {
         try {
             labels = Tasks.await(labeler.process(image));
         } catch (Exception e) {
-            throw new ClassifierException("ML Kit labeling failed: " + e.getMessage(), e);
+            throw new ClassifierException("ML Kit labeling failed: " + Failures.describe(e), e);
         }
         long runNanos = System.nanoTime() - runStart;
         List<Recognition> top = new ArrayList<Recognition>();
