@@ -386,7 +386,7 @@ def _dist_dir(dist):
 def _signing(release: bool):
     """Debug signing, or the release key from the environment (its keystore must exist)."""
     from pipeline.android import SigningOptions
-    from pipeline.android.apk import RELEASE_ENV
+    from pipeline.android.signing import RELEASE_ENV
     from pipeline.errors import ConfigError
 
     if not release:

@@ -19,14 +19,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from pipeline.android import apk as apk_module  # noqa: E402
-from pipeline.android.apk import (  # noqa: E402
-    DEFAULT_ABIS,
-    RELEASE_ENV,
-    VALID_ABIS,
-    ApkOptions,
-    SigningOptions,
-    build_apk,
-)
+from pipeline.android.apk import DEFAULT_ABIS, VALID_ABIS, ApkOptions, build_apk  # noqa: E402
+from pipeline.android.signing import RELEASE_ENV, SigningOptions  # noqa: E402
+from pipeline.android.verify import elf_load_alignment  # noqa: E402
 from pipeline.android.appfacts import read_app_facts  # noqa: E402
 from pipeline.android.bundle import MODEL_ASSET, SAMPLES_DIR, bundle_assets  # noqa: E402
 from pipeline.android.toolchain import MAVEN_ARTIFACTS, MavenArtifact, ToolchainOptions  # noqa: E402
@@ -223,7 +218,7 @@ def test_16k_page_report_per_native_library(built):
     """LiteRT 2.16.1's libraries have 4 KB LOAD segments: said plainly, without failing the build."""
     with zipfile.ZipFile(built.apk) as z:
         sos = [n for n in z.namelist() if n.endswith(".so")]
-        aligns = {n: apk_module.elf_load_alignment(z.read(n)) for n in sos}
+        aligns = {n: elf_load_alignment(z.read(n)) for n in sos}
     assert sos and set(aligns.values()) == {4096}
     for name in sos:
         line = next(c for c in built.checks if c.startswith(f"! {name}: ELF LOAD alignment 4 KB, zip offset "))
@@ -231,7 +226,7 @@ def test_16k_page_report_per_native_library(built):
         assert offset % 4096 == 0
     assert ("! 16 KB pages: NOT 16 KB-aligned - fine for emulators, phones with 4 KB pages and sideloading, "
             "but not for a Google Play upload targeting Android 15+") in "\n".join(built.checks)
-    assert apk_module.elf_load_alignment(b"not an elf file at all, no header here......." * 2) is None
+    assert elf_load_alignment(b"not an elf file at all, no header here......." * 2) is None
 
 
 def test_one_abi_only_ships_that_abi(model_dir, keystore, tmp_path, built):
@@ -414,13 +409,13 @@ def test_passwords_stay_out_of_repr():
 
 @pytest.mark.slow
 def test_a_failed_verification_leaves_nothing_in_dist(model_dir, tmp_path, keystore, monkeypatch):
-    real = apk_module._verify
+    real = apk_module.verify_apk
 
     def failing(*args, **kwargs):
         real(*args, **kwargs)
         raise ApkError("simulated failed check", "none")
 
-    monkeypatch.setattr(apk_module, "_verify", failing)
+    monkeypatch.setattr(apk_module, "verify_apk", failing)
     with pytest.raises(ApkError, match="simulated"):
         build_apk(_options(model_dir, tmp_path / "dist", keystore))
     assert _dist_is_empty(tmp_path / "dist")

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pipeline.android.apk import ApkOptions, SigningOptions, build_apk  # noqa: E402
+from pipeline.android.apk import ApkOptions, build_apk  # noqa: E402
+from pipeline.android.signing import SigningOptions  # noqa: E402
 from pipeline.android.robolectric import (  # noqa: E402
     SDKS,
     RobolectricOptions,
@@ -55,12 +56,13 @@ def _tiny_model_dir(tmp: Path) -> Path:
     from test_apk import LABELS, SIZE, _tiny_models
 
     from pipeline.data import Dataset
-    from pipeline.goldens import write_eval_set
+    from _reports import make_report, write_report_json
+    from pipeline.evalset import write_eval_set
 
     d = tmp / "tiny"
     d.mkdir()
     (d / "model.tflite").write_bytes(_tiny_models()[1])
-    (d / "report.json").write_text(json.dumps({"deployable": "pruned_int8", "options": {"data": {"seed": 1}}}))
+    write_report_json(d, make_report(options={"data": {"seed": 1}}))
     x = np.random.default_rng(0).integers(0, 256, size=(12, SIZE, SIZE, 3), dtype=np.uint8)
     y = np.arange(12) % 3
     none = np.zeros((0, SIZE, SIZE, 3), np.uint8)

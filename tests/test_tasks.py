@@ -151,7 +151,7 @@ def test_console_command_has_the_same_tasks_and_help_as_invoke(tmp_path):
     theirs = _invoke("--list").stdout
     names = lambda out: [l.split()[0] for l in out.splitlines() if l.startswith("  ") and  # noqa
                          not l.startswith("   ")]
-    assert names(ours.stdout) == names(theirs) and len(names(theirs)) == 10
+    assert names(ours.stdout) == names(theirs) and len(names(theirs)) == 11
     help_ours = subprocess.run([*command, "--help", "model"], cwd=tmp_path, capture_output=True,
                                text=True, env=env, timeout=120).stdout
     assert "-e INT, --epochs=INT" in help_ours and "--final-sparsity=FLOAT" in help_ours

@@ -4,6 +4,7 @@
 `resolve_toolchain` finds or installs the tools it uses (`pipeline.android.toolchain`).
 """
 
-from pipeline.android.apk import ApkOptions, ApkResult, SigningOptions, build_apk
+from pipeline.android.apk import ApkOptions, ApkResult, build_apk
+from pipeline.android.signing import SigningOptions
 
 __all__ = ["ApkOptions", "ApkResult", "SigningOptions", "build_apk"]

@@ -11,11 +11,11 @@ Steps (all inside a temporary folder; only a verified APK reaches `dist/`, in on
     never built around a model the app cannot read;
  4. dex the app and library classes (d8 from an SDK, else dx from Maven);
  5. add `classes.dex` and the native libraries of the requested ABIs (stored, page-aligned);
- 6. `zipalign -p 4`, `apksigner sign` (debug keystore created on first use, or a release
-    keystore from environment variables);
- 7. verify: signature, alignment, the model entry stored + 4-byte aligned + identical to
-    `models/<name>/model.tflite`, manifest package/sdk levels/launchable activity, dex and
-    native libraries. Every check prints a ✓/✗ line; any ✗ fails the build.
+ 6. `zipalign -p 4`, `apksigner sign` (`pipeline.android.signing`: the debug keystore created
+    on first use, or a release keystore from environment variables);
+ 7. verify (`pipeline.android.verify`): signature, alignment, the model entry stored + 4-byte
+    aligned + identical to `models/<name>/model.tflite`, manifest package/sdk levels/launchable
+    activity, dex and native libraries. Every check prints a ✓/✗ line; any ✗ fails the build.
 
 Only the `litert` flavor is built here: the `mlkit` flavor needs ML Kit from Google's Maven
 repository and is built by Gradle (android_app/).
@@ -27,7 +27,6 @@ import logging
 import os
 import re
 import shutil
-import struct
 import subprocess
 import tempfile
 import time
@@ -39,13 +38,15 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from pipeline.android.appfacts import AppFacts, read_app_facts
+from pipeline.android.buildtool import TOOL_TIMEOUT_S, run_tool
 from pipeline.android.bundle import MODEL_ASSET, build_command, bundle_assets, check_model
+from pipeline.android.signing import Signer, SigningOptions
 from pipeline.android.toolchain import Toolchain, ToolchainOptions, resolve_toolchain
+from pipeline.android.verify import verify_apk
 from pipeline.artifacts import ModelDir
-from pipeline.errors import ApkError, ConfigError, ModelFileError, PipelineError
+from pipeline.errors import ApkError, ConfigError, ModelFileError
 from pipeline.evalset import ensure_eval_set
 from pipeline.fsutil import atomic_write_bytes
-from pipeline.metadata import read_metadata
 
 log = logging.getLogger(__name__)
 
@@ -53,78 +54,11 @@ VALID_ABIS = ("arm64-v8a", "armeabi-v7a", "x86", "x86_64")
 DEFAULT_ABIS = ("arm64-v8a", "x86_64")
 HERMETIC_FLAVOR = "litert"
 EVAL_PACKAGE = "eval"  # com.example.imageclassifier.eval: EvalInstrumentation, debug builds only
-EVAL_CLASS = "Lcom/example/imageclassifier/eval/EvalInstrumentation;"
 ANDROID_NS = "http://schemas.android.com/apk/res/android"
 DESCRIBE_MODEL_CLASS = "com.example.imageclassifier.core.DescribeModel"
 
-DEBUG_KEYSTORE = Path("~/.android/debug.keystore")  # where Android Studio keeps it too
-DEBUG_ALIAS = "androiddebugkey"
-DEBUG_PASSWORD = "android"  # the well-known debug keystore password (not a secret)
-# Release signing is configured through these environment variables (never files in the repo).
-RELEASE_ENV = {
-    "keystore": "APK_KEYSTORE",
-    "store_password": "APK_KEYSTORE_PASSWORD",
-    "alias": "APK_KEY_ALIAS",
-    "key_password": "APK_KEY_PASSWORD",  # optional: defaults to the keystore password
-}
-# Names under which the passwords reach keytool/apksigner (`env:` arguments), never argv.
-_STORE_PASS_VAR = "PIPELINE_APK_STORE_PASS"
-_KEY_PASS_VAR = "PIPELINE_APK_KEY_PASS"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _DEX_TIMEOUT_S = 600
-_TOOL_TIMEOUT_S = 300
-
-
-@dataclass(frozen=True)
-class SigningOptions:
-    """Which key signs the APK. Build with `SigningOptions.debug()` or `.release_from_env()`.
-
-    Attributes:
-      build_type: "debug" (debuggable, debug key) or "release"; names the APK `<name>-<type>.apk`.
-      keystore: the keystore file; for debug None = ~/.android/debug.keystore, created on first use.
-      alias: the key's alias in the keystore.
-      store_password: the keystore password (kept out of repr, logs and command lines).
-      key_password: the key's password; None = the keystore password.
-    """
-
-    build_type: str = "debug"
-    keystore: Path | None = None
-    alias: str = DEBUG_ALIAS
-    store_password: str = field(default=DEBUG_PASSWORD, repr=False)
-    key_password: str | None = field(default=None, repr=False)
-
-    def __post_init__(self):
-        if self.build_type not in ("debug", "release"):
-            raise ConfigError(
-                f"signing build_type = {self.build_type!r} is unknown", "use 'debug' or 'release'"
-            )
-        if self.build_type == "release" and self.keystore is None:
-            raise ConfigError("a release build needs a keystore", f"set {RELEASE_ENV['keystore']}")
-
-    @classmethod
-    def debug(cls, keystore: Path | None = None) -> "SigningOptions":
-        """The debug key (alias androiddebugkey, password android), created on first use."""
-        return cls(build_type="debug", keystore=Path(keystore) if keystore else None)
-
-    @classmethod
-    def release_from_env(cls, environ: Mapping[str, str] | None = None) -> "SigningOptions":
-        """A release key from APK_KEYSTORE, APK_KEYSTORE_PASSWORD, APK_KEY_ALIAS (+ APK_KEY_PASSWORD)."""
-        env = os.environ if environ is None else environ
-        required = ("keystore", "store_password", "alias")
-        missing = [RELEASE_ENV[k] for k in required if not env.get(RELEASE_ENV[k])]
-        if missing:
-            raise ConfigError(
-                f"release signing is not configured: {', '.join(missing)} not set",
-                "export " + ", ".join(RELEASE_ENV[k] for k in required)
-                + f" (and {RELEASE_ENV['key_password']} if the key has its own password)",
-            )
-        return cls(
-            build_type="release",
-            keystore=Path(env[RELEASE_ENV["keystore"]]).expanduser(),
-            alias=env[RELEASE_ENV["alias"]],
-            store_password=env[RELEASE_ENV["store_password"]],
-            key_password=env.get(RELEASE_ENV["key_password"]) or None,
-        )
 
 
 @dataclass(frozen=True)
@@ -242,10 +176,40 @@ def build_apk(options: ApkOptions) -> ApkResult:
         with timer("eval_set"):
             ensure_eval_set(Path(options.model_dir))  # assets/eval/ for the instrumentation
     with timer("toolchain"):
-        tc_options = options.toolchain
-        if tc_options.compile_sdk is None:
-            tc_options = replace(tc_options, compile_sdk=facts.compile_sdk)
-        tc = resolve_toolchain(tc_options)
+        tc = _toolchain(options, facts)
+    signer = Signer(options.signing, tc)
+    with timer("keystore"):
+        signer.prepare()
+    with tempfile.TemporaryDirectory(prefix="pipeline-apk-") as tmp:
+        work = Path(tmp)
+        built = _build(work, tc, facts, sources, options, timer)
+        with timer("sign"):
+            signer.sign(work / "aligned.apk", work / "signed.apk")
+        with timer("verify"):
+            checks = verify_apk(work / "signed.apk", tc, facts, options, model.read_bytes(),
+                                built["described"], debuggable)
+        with timer("write"):
+            out = options.apk_path
+            atomic_write_bytes(out, (work / "signed.apk").read_bytes())
+            out.chmod(0o644)  # a build artifact, not a secret (the temporary file was 0600)
+    timer.timings["total"] = time.perf_counter() - timer.start
+    bundle = built["bundle"]
+    return ApkResult(
+        apk=out, build_type=options.signing.build_type, application_id=facts.application_id,
+        version_name=facts.version_name, version_code=facts.version_code,
+        min_sdk=facts.min_sdk, target_sdk=facts.target_sdk, abis=options.abis,
+        apk_bytes=out.stat().st_size, model_bytes=bundle.model_bytes, dex_bytes=built["dex_bytes"],
+        native_bytes=built["native"], samples=len(bundle.samples), eval_files=bundle.eval_files,
+        checks=tuple(checks), timings=dict(timer.timings), toolchain=tc.source,
+    )
+
+
+def _toolchain(options: ApkOptions, facts: AppFacts) -> Toolchain:
+    """The build tools, with a LiteRT runtime that ships every requested ABI."""
+    tc_options = options.toolchain
+    if tc_options.compile_sdk is None:
+        tc_options = replace(tc_options, compile_sdk=facts.compile_sdk)
+    tc = resolve_toolchain(tc_options)
     shipped = set().union(*(lib.native for lib in tc.libraries))
     absent = [abi for abi in options.abis if abi not in shipped]
     if absent:
@@ -254,57 +218,30 @@ def build_apk(options: ApkOptions) -> ApkResult:
             f"native library for {', '.join(absent)}",
             f"choose from the ABIs it ships: {', '.join(sorted(shipped))}",
         )
-    signer = _Signer(options.signing, tc)
-    with timer("keystore"):
-        signer.prepare()
-    with tempfile.TemporaryDirectory(prefix="pipeline-apk-") as tmp:
-        work = Path(tmp)
-        with timer("bundle"):
-            bundle = bundle_assets(Path(options.model_dir), work / "assets", options.samples_dir,
-                                   eval_set=debuggable)
-        with timer("resources"):
-            base = _link_resources(tc, facts, sources, work, debuggable)
-        with timer("javac"):
-            classes = _compile_java(tc, sources, work, debuggable)
-        with timer("model_check"):
-            described = _describe_model(tc, classes, work / "assets" / MODEL_ASSET, options)
-        with timer("dex"):
-            dex = _dex(tc, classes, facts, work)
-            dex_bytes = dex.stat().st_size
-        with timer("package"):
-            native = _package(base, dex, tc, options.abis, work / "unaligned.apk")
-        with timer("zipalign"):
-            _run([str(tc.zipalign), "-p", "-f", "4", str(work / "unaligned.apk"), str(work / "aligned.apk")],
-                 "zipalign")
-        with timer("sign"):
-            signer.sign(work / "aligned.apk", work / "signed.apk")
-        with timer("verify"):
-            checks = _verify(work / "signed.apk", tc, facts, options, model.read_bytes(), described,
-                             debuggable)
-        with timer("write"):
-            out = options.apk_path
-            atomic_write_bytes(out, (work / "signed.apk").read_bytes())
-            out.chmod(0o644)  # a build artifact, not a secret (the temporary file was 0600)
-    timer.timings["total"] = time.perf_counter() - timer.start
-    return ApkResult(
-        apk=out,
-        build_type=options.signing.build_type,
-        application_id=facts.application_id,
-        version_name=facts.version_name,
-        version_code=facts.version_code,
-        min_sdk=facts.min_sdk,
-        target_sdk=facts.target_sdk,
-        abis=options.abis,
-        apk_bytes=out.stat().st_size,
-        model_bytes=bundle.model_bytes,
-        dex_bytes=dex_bytes,
-        native_bytes=native,
-        samples=len(bundle.samples),
-        eval_files=bundle.eval_files,
-        checks=tuple(checks),
-        timings=dict(timer.timings),
-        toolchain=tc.source,
-    )
+    return tc
+
+
+def _build(work: Path, tc: Toolchain, facts: AppFacts, sources, options: ApkOptions, timer) -> dict:
+    """Assets, resources, classes, dex and native libraries into `work/aligned.apk` (unsigned)."""
+    debuggable = options.signing.build_type == "debug"
+    with timer("bundle"):
+        bundle = bundle_assets(Path(options.model_dir), work / "assets", options.samples_dir,
+                               eval_set=debuggable)
+    with timer("resources"):
+        base = _link_resources(tc, facts, sources, work, debuggable)
+    with timer("javac"):
+        classes = _compile_java(tc, sources, work, debuggable)
+    with timer("model_check"):
+        described = _describe_model(tc, classes, work / "assets" / MODEL_ASSET, options)
+    with timer("dex"):
+        dex = _dex(tc, classes, facts, work)
+    with timer("package"):
+        native = _package(base, dex, tc, options.abis, work / "unaligned.apk")
+    with timer("zipalign"):
+        run_tool([str(tc.zipalign), "-p", "-f", "4", str(work / "unaligned.apk"),
+                  str(work / "aligned.apk")], "zipalign")
+    return {"bundle": bundle, "described": described, "dex_bytes": dex.stat().st_size,
+            "native": native}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -323,24 +260,6 @@ class _Timer:
             yield
         finally:
             self.timings[step] = round(time.perf_counter() - t0, 3)
-
-
-def _run(cmd: list[str], step: str, env: Mapping[str, str] | None = None, cwd: Path | None = None,
-         timeout: int = _TOOL_TIMEOUT_S, fix: str = "") -> str:
-    """Run a build tool; a failure raises ApkError with the tool's last lines of output."""
-    try:
-        result = subprocess.run(cmd, env=dict(env) if env is not None else None, cwd=cwd,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise ApkError(f"{step} did not finish within {timeout} s", fix or "run it again; if it hangs, report it") from None
-    except OSError as exc:
-        raise ApkError(f"{step}: cannot run {cmd[0]} ({exc.strerror or exc})", fix or "check the toolchain") from None
-    if result.returncode != 0:
-        tail = "\n".join(result.stdout.strip().splitlines()[-15:])
-        raise ApkError(f"{step} failed (exit {result.returncode}):\n{tail}",
-                       fix or "this is a build bug if the sources are unchanged; report it with this output")
-    return result.stdout
 
 
 @dataclass(frozen=True)
@@ -394,7 +313,7 @@ def _link_resources(tc: Toolchain, facts: AppFacts, sources: _Sources, work: Pat
     manifest = work / "AndroidManifest.xml"
     _manifest(sources.manifest, manifest, facts, debuggable)
     compiled = work / "res.zip"
-    _run([str(tc.aapt2), "compile", "--dir", str(sources.res), "-o", str(compiled)], "aapt2 compile")
+    run_tool([str(tc.aapt2), "compile", "--dir", str(sources.res), "-o", str(compiled)], "aapt2 compile")
     gen = work / "gen"
     gen.mkdir()
     base = work / "base.apk"
@@ -415,7 +334,7 @@ def _link_resources(tc: Toolchain, facts: AppFacts, sources: _Sources, work: Pat
         *(["--debug-mode"] if debuggable else []),
         str(compiled),
     ]
-    _run(cmd, "aapt2 link", fix=(
+    run_tool(cmd, "aapt2 link", fix=(
         f"aapt2 links against API {tc.platform_api}: manifest attributes or resources newer than that "
         "fail here; keep them to that level (see android_app/app/src/main/AndroidManifest.xml)"
     ))
@@ -431,7 +350,7 @@ def _compile_java(tc: Toolchain, sources: _Sources, work: Path, debuggable: bool
     argfile = work / "javac-sources.txt"
     argfile.write_text("\n".join(f'"{f}"' for f in files) + "\n", encoding="utf-8")
     classpath = os.pathsep.join([str(tc.android_jar), *(str(lib.classes_jar) for lib in tc.libraries if lib.classes_jar)])
-    _run([str(tc.javac), "--release", "8", "-encoding", "UTF-8", "-g", "-nowarn", "-Xlint:-options",
+    run_tool([str(tc.javac), "--release", "8", "-encoding", "UTF-8", "-g", "-nowarn", "-Xlint:-options",
           "-cp", classpath, "-d", str(classes), f"@{argfile}"], "javac",
          fix="fix the Java error above (sources must compile as Java 8 against API 16 stubs)")
     return classes
@@ -440,7 +359,7 @@ def _compile_java(tc: Toolchain, sources: _Sources, work: Path, debuggable: bool
 def _describe_model(tc: Toolchain, classes: Path, model: Path, options: ApkOptions) -> dict:
     """Run the app's ModelInfo on the host JVM; refuse a model the app cannot read."""
     cmd = [str(tc.java), "-cp", str(classes), DESCRIBE_MODEL_CLASS, str(model)]
-    result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=_TOOL_TIMEOUT_S,
+    result = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TOOL_TIMEOUT_S,
                             check=False)
     if result.returncode != 0:
         reason = result.stderr.decode("utf-8", "replace").strip().splitlines()
@@ -472,7 +391,7 @@ def _dex(tc: Toolchain, classes: Path, facts: AppFacts, work: Path) -> Path:
                "--output", str(out), *inputs]
     else:
         cmd = [*tc.dexer, f"--min-sdk-version={facts.min_sdk}", f"--output={out / 'classes.dex'}", *inputs]
-    _run(cmd, f"dex ({tc.dexer_kind})", timeout=_DEX_TIMEOUT_S,
+    run_tool(cmd, f"dex ({tc.dexer_kind})", timeout=_DEX_TIMEOUT_S,
          fix="dx takes Java 8 bytecode without lambdas or invokedynamic: use anonymous classes in the app")
     dex = out / "classes.dex"
     if not dex.is_file() or (out / "classes2.dex").exists():
@@ -501,282 +420,3 @@ def _add(apk: zipfile.ZipFile, name: str, data: bytes, method: int) -> None:
     info.compress_type = method
     info.external_attr = 0o644 << 16
     apk.writestr(info, data)
-
-
-class _Signer:
-    """Signs with the configured key; passwords reach the tools through the environment only."""
-
-    def __init__(self, options: SigningOptions, tc: Toolchain):
-        self.options = options
-        self.tc = tc
-        self.keystore = Path(options.keystore or DEBUG_KEYSTORE).expanduser()
-        self.env = {**os.environ, _STORE_PASS_VAR: options.store_password,
-                    _KEY_PASS_VAR: options.key_password or options.store_password}
-
-    def prepare(self) -> None:
-        """Create the debug keystore on first use; check the keystore opens with its password."""
-        if not self.keystore.is_file():
-            if self.options.build_type != "debug":
-                raise ApkError(
-                    f"the release keystore {self.keystore} does not exist",
-                    f"point {RELEASE_ENV['keystore']} at your keystore file",
-                )
-            self._create_debug_keystore()
-        result = subprocess.run(
-            [str(self.tc.keytool), "-list", "-keystore", str(self.keystore),
-             "-storepass:env", _STORE_PASS_VAR, "-alias", self.options.alias],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False,
-            timeout=_TOOL_TIMEOUT_S,
-        )
-        if result.returncode != 0:
-            self._raise_keystore_error(result.stdout)
-
-    def _password_fix(self) -> str:
-        if self.options.build_type == "release":
-            return f"set {RELEASE_ENV['store_password']} to the keystore's password"
-        return (f"the debug keystore's password must be '{DEBUG_PASSWORD}': move {self.keystore} aside "
-                "and build again to create a new one")
-
-    def _raise_keystore_error(self, output: str) -> None:
-        text = output.lower()
-        if "password" in text:
-            raise ApkError(f"the keystore password for {self.keystore} is wrong", self._password_fix())
-        if "does not exist" in text:
-            raise ApkError(
-                f"the keystore {self.keystore} has no key with alias {self.options.alias!r}",
-                f"set {RELEASE_ENV['alias']} to one of the aliases `keytool -list -keystore {self.keystore}` shows"
-                if self.options.build_type == "release" else f"move {self.keystore} aside to create a new debug key",
-            )
-        raise ApkError(
-            f"the keystore {self.keystore} cannot be read: {_last(output)}",
-            "check that it is a JKS or PKCS12 keystore",
-        )
-
-    def _create_debug_keystore(self) -> None:
-        self.keystore.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.keystore.parent, prefix=".keystore-") as tmp:
-            fresh = Path(tmp) / "debug.keystore"
-            _run([str(self.tc.keytool), "-genkeypair", "-keystore", str(fresh), "-storetype", "PKCS12",
-                  "-storepass:env", _STORE_PASS_VAR, "-keypass:env", _STORE_PASS_VAR,
-                  "-alias", self.options.alias, "-keyalg", "RSA", "-keysize", "2048", "-validity", "10950",
-                  "-dname", "CN=Android Debug,O=Android,C=US"], "keytool -genkeypair", env=self.env)
-            try:
-                os.link(fresh, self.keystore)  # never replaces a keystore another build just made
-            except FileExistsError:
-                pass
-        log.info("created the debug keystore %s", self.keystore)
-
-    def sign(self, src: Path, dest: Path) -> None:
-        cmd = [str(self.tc.apksigner), "sign", "--ks", str(self.keystore), "--ks-key-alias", self.options.alias,
-               "--ks-pass", f"env:{_STORE_PASS_VAR}", "--key-pass", f"env:{_KEY_PASS_VAR}",
-               "--out", str(dest), str(src)]
-        result = subprocess.run(cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                check=False, timeout=_TOOL_TIMEOUT_S)
-        if result.returncode == 0:
-            return
-        text = result.stdout.lower()
-        if "cannot recover key" in text or "unrecoverablekey" in text or "key password" in text:
-            raise ApkError(
-                f"the key password for alias {self.options.alias!r} in {self.keystore} is wrong",
-                f"set {RELEASE_ENV['key_password']} to the key's password",
-            )
-        if "password" in text:
-            raise ApkError(f"the keystore password for {self.keystore} is wrong", self._password_fix())
-        raise ApkError(f"apksigner could not sign the APK: {_last(result.stdout)}", "check the keystore and alias")
-
-
-def _last(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no output"
-
-
-# ----------------------------------------------------------------------------- verification
-
-
-def _local_data_offset(apk_bytes: bytes, info: zipfile.ZipInfo) -> int:
-    """Where an entry's data starts, from its LOCAL header (its extra field holds zipalign's padding)."""
-    at = info.header_offset
-    signature, = struct.unpack_from("<I", apk_bytes, at)
-    if signature != 0x04034B50:
-        raise ApkError(f"{info.filename}: no local file header at offset {at}", "the APK is corrupt")
-    name_len, extra_len = struct.unpack_from("<HH", apk_bytes, at + 26)
-    return at + 30 + name_len + extra_len
-
-
-def _check_model_reading(check, model: bytes, described: dict) -> None:
-    """The app's Java reader (run on the host JVM) and the pipeline's Python reader must agree."""
-    summary = (f"{described.get('classes')} labels, input {described.get('input_height')}x"
-               f"{described.get('input_width')}x3 {described.get('input_type')}")
-    try:
-        meta = read_metadata(model)
-    except PipelineError as exc:
-        check(False, f"the app reads the model ({summary}) but pipeline.metadata does not: {exc}")
-        return
-    java = (tuple(described.get("label", ())), _floats3(described.get("mean", "")), _floats3(described.get("std", "")))
-    python = (tuple(meta.labels), _floats3(meta.mean), _floats3(meta.std))
-    norm = f"mean {_fmt(java[1])}, std {_fmt(java[2])}"
-    check(java == python, f"the app reads the model as pipeline.metadata does: {summary}, {norm}" if java == python
-          else f"the app and pipeline.metadata disagree: (labels, mean, std) {java} vs {python}")
-
-
-def _floats3(values) -> tuple[float, ...]:
-    """1 or 3 values (or a comma-separated string of them) as 3 float32-rounded floats; () if none."""
-    if isinstance(values, str):
-        values = [v for v in values.split(",") if v]
-    as32 = [struct.unpack("<f", struct.pack("<f", float(v)))[0] for v in values]
-    return tuple(as32 * 3) if len(as32) == 1 else tuple(as32)
-
-
-def _fmt(values: tuple[float, ...]) -> str:
-    if not values:
-        return "none"
-    return f"{values[0]:g}" if len(set(values)) == 1 else "(" + ", ".join(f"{v:g}" for v in values) + ")"
-
-
-PAGE_16K = 16384
-
-
-def elf_load_alignment(so: bytes) -> int | None:
-    """The smallest p_align of the PT_LOAD segments of an ELF file (None if it is not ELF)."""
-    if so[:4] != b"\x7fELF" or len(so) < 52:
-        return None
-    is64, order = so[4] == 2, "<" if so[5] == 1 else ">"
-    if is64:
-        phoff, = struct.unpack_from(order + "Q", so, 32)
-        phentsize, phnum = struct.unpack_from(order + "HH", so, 54)
-    else:
-        phoff, = struct.unpack_from(order + "I", so, 28)
-        phentsize, phnum = struct.unpack_from(order + "HH", so, 42)
-    aligns = []
-    for i in range(phnum):
-        at = phoff + i * phentsize
-        p_type, = struct.unpack_from(order + "I", so, at)
-        if p_type == 1:  # PT_LOAD
-            aligns.append(struct.unpack_from(order + ("Q" if is64 else "I"), so, at + (48 if is64 else 28))[0])
-    return min(aligns) if aligns else None
-
-
-def _check_page_sizes(check, z: zipfile.ZipFile, data: bytes, abis) -> None:
-    """Per native library: ELF LOAD alignment and zip offset, and what that means for 16 KB pages.
-
-    Informational (never fails the build): 4 KB-aligned libraries load on emulators and phones
-    with 4 KB pages and sideloaded installs, but Google Play refuses apps targeting Android 15+
-    whose libraries are not 16 KB-aligned.
-    """
-    ready = True
-    for abi in abis:
-        for name in sorted(n for n in z.namelist() if n.startswith(f"lib/{abi}/") and n.endswith(".so")):
-            info = z.getinfo(name)
-            offset = _local_data_offset(data, info)
-            align = elf_load_alignment(data[offset:offset + info.file_size]) or 0
-            ok16 = align >= PAGE_16K and offset % PAGE_16K == 0
-            ready = ready and ok16
-            check(True if ok16 else None, f"{name}: ELF LOAD alignment {align // 1024 if align >= 1024 else align} "
-                        f"{'KB' if align >= 1024 else 'B'}, zip offset {offset} "
-                        f"({'16 KB' if offset % PAGE_16K == 0 else '4 KB' if offset % 4096 == 0 else 'not page'}-aligned)")
-    check(True if ready else None,
-          "16 KB pages: native libraries are 16 KB-aligned (fine for Google Play's Android 15+ rule)" if ready
-          else "16 KB pages: NOT 16 KB-aligned - fine for emulators, phones with 4 KB pages and sideloading, "
-               "but not for a Google Play upload targeting Android 15+ (use the Gradle build with "
-               "com.google.ai.edge.litert for that)")
-
-
-def _mark(ok: bool | None) -> str:
-    return "!" if ok is None else "✓" if ok else "✗"
-
-
-def _check_no_evaluation(check, apk: Path) -> None:
-    """A release APK carries neither the evaluation set nor the instrumentation that runs it."""
-    with zipfile.ZipFile(apk) as z:
-        eval_assets = [n for n in z.namelist() if n.startswith("assets/eval/")]
-        dex = z.read("classes.dex") if "classes.dex" in z.namelist() else b""
-        manifest = z.read("AndroidManifest.xml")
-    name = "EvalInstrumentation"
-    in_manifest = name.encode("utf-16-le") in manifest or name.encode() in manifest
-    check(not eval_assets, "no evaluation set in a release build (assets/eval/ absent)" if not eval_assets
-          else f"a release build carries {len(eval_assets)} evaluation files under assets/eval/")
-    check(EVAL_CLASS.encode() not in dex and not in_manifest,
-          "no EvalInstrumentation in a release build (dex and manifest)" if EVAL_CLASS.encode() not in dex
-          and not in_manifest else "a release build carries EvalInstrumentation")
-
-
-def _verify(apk: Path, tc: Toolchain, facts: AppFacts, options: ApkOptions, model: bytes, described: dict,
-            debuggable: bool) -> list[str]:
-    """Check the built APK with independent readers; return ✓ lines or raise listing every ✗."""
-    results: list[tuple[bool, str]] = []
-
-    def check(ok: bool | None, text: str) -> None:  # None: a warning (shown with "!", never fails)
-        results.append((None if ok is None else bool(ok), text))
-        log.info("%s %s", _mark(ok), text)
-
-    signed = subprocess.run([str(tc.apksigner), "verify", "--verbose", str(apk)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, check=False, timeout=_TOOL_TIMEOUT_S)
-    schemes = [m.group(1) for m in re.finditer(r"Verified using (v\S+) scheme[^:]*: true", signed.stdout)]
-    check(signed.returncode == 0, f"apksigner verify: signature verifies ({', '.join(schemes) or _last(signed.stdout)})")
-
-    aligned = subprocess.run([str(tc.zipalign), "-c", "-p", "4", str(apk)], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, check=False, timeout=_TOOL_TIMEOUT_S)
-    check(aligned.returncode == 0, "zipalign -c -p 4: aligned (4-byte entries, page-aligned .so)"
-          if aligned.returncode == 0 else f"zipalign -c -p 4 failed: {_last(aligned.stdout)}")
-
-    data = apk.read_bytes()
-    with zipfile.ZipFile(apk) as z:
-        names = set(z.namelist())
-        entry = f"assets/{MODEL_ASSET}"
-        if entry in names:
-            info = z.getinfo(entry)
-            offset = _local_data_offset(data, info)
-            stored = info.compress_type == zipfile.ZIP_STORED
-            check(stored, f"{entry} is stored (uncompressed)" if stored else f"{entry} is compressed")
-            check(offset % 4 == 0, f"{entry} data starts at offset {offset} ({'4-byte aligned' if offset % 4 == 0 else 'NOT 4-byte aligned'})")
-            same = stored and data[offset:offset + info.file_size] == model and info.file_size == len(model)
-            check(same, f"{entry} is byte-identical to {Path(options.model_dir) / 'model.tflite'} ({len(model):,} B)"
-                  if same else f"{entry} differs from {Path(options.model_dir) / 'model.tflite'}")
-        else:
-            check(False, f"{entry} is missing")
-        dex = z.read("classes.dex") if "classes.dex" in names else b""
-        wanted = [f"L{facts.namespace.replace('.', '/')}/ui/MainActivity;", "Lorg/tensorflow/lite/Interpreter;",
-                  f"L{facts.namespace.replace('.', '/')}/core/ModelInfo;"]
-        missing = [c for c in wanted if c.encode() not in dex]
-        check(dex.startswith(b"dex\n") and not missing,
-              f"classes.dex ({len(dex):,} B) holds the app and LiteRT classes" if not missing
-              else f"classes.dex lacks {', '.join(missing)}")
-        present = {n.split("/")[1] for n in names if n.startswith("lib/") and n.count("/") == 2}
-        for abi in options.abis:
-            libs = [n for n in names if n.startswith(f"lib/{abi}/") and n.endswith(".so")]
-            ok = bool(libs) and all(z.getinfo(n).compress_type == zipfile.ZIP_STORED for n in libs)
-            check(ok, f"lib/{abi}/: {', '.join(n.split('/')[-1] for n in libs) or 'no native library'} (stored)")
-        _check_page_sizes(check, z, data, options.abis)
-        extra = sorted(present - set(options.abis))
-        check(not extra, "no native libraries for unrequested ABIs" if not extra
-              else f"unrequested ABIs present: {', '.join(extra)}")
-
-    badging = subprocess.run([str(tc.aapt2), "dump", "badging", str(apk)], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, check=False, timeout=_TOOL_TIMEOUT_S)
-    out = badging.stdout
-    pkg = re.search(r"package: name='([^']*)' versionCode='([^']*)' versionName='([^']*)'", out)
-    got = (pkg.group(1), pkg.group(2), pkg.group(3)) if pkg else None
-    want = (facts.application_id, str(facts.version_code), facts.version_name)
-    check(got == want, f"manifest package {want[0]} version {want[2]} ({want[1]})" if got == want
-          else f"manifest package/version {got} != {want} (aapt2 dump badging)")
-    sdk = re.search(r"^sdkVersion:'(\d+)'", out, re.M)
-    target = re.search(r"^targetSdkVersion:'(\d+)'", out, re.M)
-    levels = (sdk.group(1) if sdk else None, target.group(1) if target else None)
-    check(levels == (str(facts.min_sdk), str(facts.target_sdk)),
-          f"minSdk {levels[0]}, targetSdk {levels[1]} (want {facts.min_sdk}, {facts.target_sdk})")
-    activity = re.search(r"^launchable-activity: name='([^']*)'", out, re.M)
-    check(bool(activity), f"launchable activity {activity.group(1)}" if activity else "no launchable activity")
-    check(("application-debuggable" in out) == debuggable,
-          "debuggable (debug build)" if debuggable else "not debuggable (release build)")
-    if not debuggable:
-        _check_no_evaluation(check, apk)
-    _check_model_reading(check, model, described)
-
-    failed = [text for ok, text in results if ok is False]
-    lines = [f"{_mark(ok)} {text}" for ok, text in results]
-    if failed:
-        raise ApkError(
-            f"the built APK failed {len(failed)} of {len(results)} checks:\n" + "\n".join(lines),
-            "nothing was written to " + str(options.out_dir) + "; this is a build bug, report it with this output",
-        )
-    return lines

@@ -428,7 +428,7 @@ def _write_replay_inputs(model_dir: Path, work: Path) -> None:
     lines = []
     for i, name in enumerate(names):
         if name in recorded and not np.array_equal(recorded[name], raw[i]):
-            raise ValidationError(f"eval.json's recorded output for {name} is not what the interpreter gives now",
+            raise ValidationError(f"the evaluation set's recorded output for {name} is not what the interpreter gives now",
                                   "rebuild the APK (invoke build-apk), which rewrites the evaluation set")
         output = recorded.get(name, raw[i])
         ranking = _ranking(dequantize(output[None], out)[0])
