@@ -533,12 +533,9 @@ ns = Collection(model, train, evaluate, check_mlkit, build_apk, android_assets, 
 
 def main() -> None:
     """The installed `tflite-pipeline` command: the same tasks as `invoke` in the repository."""
-    from importlib.metadata import PackageNotFoundError, version
+    from pipeline.runlog import package_version
 
-    try:
-        release = version("tflite-pipeline")
-    except PackageNotFoundError:  # run from a checkout that is not installed
-        release = "unknown"
+    release = package_version("tflite-pipeline", "unknown")  # "unknown": a checkout, not installed
     Program(namespace=ns, version=release, name="tflite-pipeline",
             binary="tflite-pipeline").run()
 

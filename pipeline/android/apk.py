@@ -32,10 +32,9 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 import zipfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Mapping
 
 from pipeline.android.appfacts import AppFacts, read_app_facts
 from pipeline.android.buildtool import TOOL_TIMEOUT_S, run_tool
@@ -47,6 +46,7 @@ from pipeline.artifacts import ModelDir
 from pipeline.errors import ApkError, ConfigError, ModelFileError
 from pipeline.evalset import ensure_eval_set
 from pipeline.fsutil import atomic_write_bytes
+from pipeline.runlog import Timer
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,8 @@ def build_apk(options: ApkOptions) -> ApkResult:
     """Build, sign and verify the APK; write it to `options.apk_path` only when every check passes."""
     if not isinstance(options, ApkOptions):
         raise TypeError(f"build_apk takes ApkOptions(model_dir=...), not {type(options).__name__}")
-    timer = _Timer()
+    started = time.perf_counter()
+    timer = Timer(log.info, prefix="build-apk: ")
     app_dir = Path(options.app_dir)
     facts = read_app_facts(app_dir)
     sources = _source_sets(app_dir)
@@ -192,7 +193,7 @@ def build_apk(options: ApkOptions) -> ApkResult:
             out = options.apk_path
             atomic_write_bytes(out, (work / "signed.apk").read_bytes())
             out.chmod(0o644)  # a build artifact, not a secret (the temporary file was 0600)
-    timer.timings["total"] = time.perf_counter() - timer.start
+    timer.times["total"] = time.perf_counter() - started
     bundle = built["bundle"]
     return ApkResult(
         apk=out, build_type=options.signing.build_type, application_id=facts.application_id,
@@ -200,7 +201,7 @@ def build_apk(options: ApkOptions) -> ApkResult:
         min_sdk=facts.min_sdk, target_sdk=facts.target_sdk, abis=options.abis,
         apk_bytes=out.stat().st_size, model_bytes=bundle.model_bytes, dex_bytes=built["dex_bytes"],
         native_bytes=built["native"], samples=len(bundle.samples), eval_files=bundle.eval_files,
-        checks=tuple(checks), timings=dict(timer.timings), toolchain=tc.source,
+        checks=tuple(checks), timings=dict(timer.times), toolchain=tc.source,
     )
 
 
@@ -245,21 +246,6 @@ def _build(work: Path, tc: Toolchain, facts: AppFacts, sources, options: ApkOpti
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-class _Timer:
-    def __init__(self):
-        self.start = time.perf_counter()
-        self.timings: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, step: str) -> Iterator[None]:
-        t0 = time.perf_counter()
-        log.info("build-apk: %s", step)
-        try:
-            yield
-        finally:
-            self.timings[step] = round(time.perf_counter() - t0, 3)
 
 
 @dataclass(frozen=True)
