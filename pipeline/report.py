@@ -57,6 +57,7 @@ def write_report(model_dir: Path) -> Path:
         _misclassified_section(folder, report, models),
         _consumers_section(report),
         _fidelity_section(report),
+        _screenshots_section(folder),
         _sweep_section(report),
         _timings_section(report),
         _environment_section(report),
@@ -235,6 +236,19 @@ def _wilson_text(accuracy: float, n: int | None) -> str:
         return "-"
     lo, hi = _wilson(accuracy, n)
     return f"<span class='nw'>{lo:.4f}–{hi:.4f}</span>"
+
+
+def _screenshots_section(folder: ModelDir) -> str:
+    """The app's screen on the Android framework (`invoke robolectric-test`), when recorded."""
+    shots = sorted(folder.screenshots_dir.glob("api*.png")) if folder.screenshots_dir.is_dir() else []
+    if not shots:
+        return ""
+    figures = "".join(f"<figure class='screen'>{_img(p.read_bytes(), f'the app at {p.stem}')}"
+                      f"<figcaption>API {_e(p.stem[3:])}, after classifying a sample</figcaption></figure>"
+                      for p in shots)
+    return (f"<section><h2>The app on the Android framework</h2>{figures}<p class='note'>Rendered "
+            "by Robolectric's native graphics on the host JVM (invoke robolectric-test), with the "
+            "APK's own resources and this model.</p></section>")
 
 
 def _figure_section(title: str, png: bytes | None, caption: str) -> str:
@@ -687,7 +701,8 @@ table.small{font-size:.85em}table.facts th{text-align:left;padding-right:1em;ver
 border-radius:3px;padding:0 .35em;font-size:.75em}
 .ok{color:#2a7d2a;font-weight:bold}.bad{color:#c0392b;font-weight:bold}
 ul.checks{list-style:none;padding-left:0}ul.checks li{margin:.15em 0}
-.note{color:#555;font-size:.9em}figure{margin:.5em 0}img{max-width:100%}
+.note{color:#555;font-size:.9em}figure{margin:.5em 0}img{max-width:100%}figure.screen{display:inline-block;margin-right:1em}
+figure.screen img{max-width:320px}
 table.ops td{text-align:left;font-family:ui-monospace,Menlo,monospace;font-size:.85em}
 tr.added td{background:#e3f4e1}tr.removed td{background:#fbe3e1}tr.changed td{background:#fff4d6}
 tr.chosen td{background:#e3f4e1}

@@ -184,3 +184,18 @@ def test_report_per_class_table_and_gate_margin(tiny_model_dir):
     assert "1 image(s): the gate needs 2 of 6 correct" in text
     assert "95% interval" in text
     assert "no evaluation set in eval/" in text  # the gallery says what is missing
+
+
+def test_report_shows_the_framework_screenshots(tiny_model_dir):
+    from PIL import Image
+
+    from pipeline.artifacts import ModelDir
+
+    shots = ModelDir(tiny_model_dir).screenshots_dir
+    shots.mkdir()
+    Image.new("RGB", (36, 64), (200, 220, 240)).save(shots / "api36.png")
+    text = write_report(tiny_model_dir).read_text()
+    page = _Page(text)
+    _assert_self_contained(page, text)
+    assert "The app on the Android framework" in text and "API 36, after classifying a sample" in text
+    assert "alt='the app at api36'" in text
