@@ -226,7 +226,7 @@ def _build_pruned(parent, dataset, c: PipelineConfig, verbose):
     from pipeline.prune import prune_model
 
     return prune_model(parent, dataset, c.model, c.prune, batch_size=c.train.batch_size,
-                       seed=c.train.seed, verbose=verbose)
+                       seed=c.train.seed, verbose=verbose, train_options=c.train)
 
 
 def _optimize(fn: str) -> Callable:
