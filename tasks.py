@@ -18,10 +18,14 @@ _MODEL_HELP = {
     "name": "model name; outputs go to <out>/<name>/ (default: digits)",
     "out": "output root folder (default: models)",
     "config": f"TOML config file (default: {CONFIG_FILE} if present)",
-    "architecture": "network: cnn (default) or mobilenet_v2",
-    "weights": "optional local Keras .h5 weights file to start from",
+    "architecture": "network: cnn (default), mobilenet_v2, mobilenet_v3_small, mobilenet_v3_large "
+                    "(+ _minimalistic: quantizes best)",
+    "weights": "'imagenet' (MobileNets: pretrained backbone from the Keras cache, downloaded once) "
+               "or a local Keras .h5 weights file to start from",
+    "width": "MobileNet width multiplier (default: the architecture's, v2 0.35, v3 1.0)",
+    "augment": "training augmentation preset: none, light (default) or strong",
     "image_size": "square model input side in pixels (default: the architecture's)",
-    "epochs": "training epochs of the float baseline",
+    "epochs": "most training epochs of the float baseline (early stopping usually ends sooner)",
     "batch_size": "training batch size",
     "learning_rate": "Adam learning rate for training",
     "seed": "seed for the data split and for training",
@@ -53,7 +57,7 @@ def _clean_errors(fn):
 def _config(data=None, name=None, out=None, config=None, architecture=None, weights=None,
             image_size=None, epochs=None, batch_size=None, learning_rate=None, seed=None,
             initial_sparsity=None, final_sparsity=None, prune_epochs=None, variants=None,
-            latency_runs=None, quick=False):
+            latency_runs=None, quick=False, width=None, augment=None):
     from pipeline.config import load_config
 
     overrides = {
@@ -65,6 +69,7 @@ def _config(data=None, name=None, out=None, config=None, architecture=None, weig
         "prune.initial_sparsity": initial_sparsity, "prune.final_sparsity": final_sparsity,
         "prune.epochs": prune_epochs, "convert.variants": variants,
         "validate.latency_runs": latency_runs,
+        "model.width": width, "train.augment": augment,
     }
     if data and not name:
         from pathlib import Path
@@ -92,7 +97,7 @@ def model(c, data=None, name=None, out=None, config=None, architecture=None, wei
           image_size=None, epochs=None, batch_size=None, learning_rate=None, seed=None,
           initial_sparsity=None, final_sparsity=None, prune_epochs=None, variants=None,
           latency_runs=None, quick=False, force=False, presets=None, deployable=None, sweep=None,
-          max_accuracy_drop=None):
+          max_accuracy_drop=None, width=None, augment=None):
     """Train, prune, quantize, convert (with metadata) and validate: models/<name>/."""
     from pipeline.config import load_config
     from pipeline.flow import run_model, summary_table
@@ -100,7 +105,7 @@ def model(c, data=None, name=None, out=None, config=None, architecture=None, wei
 
     cfg = _config(data, name, out, config, architecture, weights, image_size, epochs, batch_size,
                   learning_rate, seed, initial_sparsity, final_sparsity, prune_epochs, variants,
-                  latency_runs, quick)
+                  latency_runs, quick, width, augment)
     cfg = load_config(None, {"validate.max_accuracy_drop": max_accuracy_drop,
                              "convert.deployable": deployable}, base=cfg)
     if presets:
@@ -117,16 +122,17 @@ def model(c, data=None, name=None, out=None, config=None, architecture=None, wei
 
 @task(help={k: _MODEL_HELP[k] for k in ("data", "name", "out", "config", "architecture",
                                           "weights", "image_size", "epochs", "batch_size",
-                                          "learning_rate", "seed", "quick", "force")})
+                                          "learning_rate", "seed", "quick", "force", "width",
+                                          "augment")})
 @_clean_errors
 def train(c, data=None, name=None, out=None, config=None, architecture=None, weights=None,
           image_size=None, epochs=None, batch_size=None, learning_rate=None, seed=None,
-          quick=False, force=False):
+          quick=False, force=False, width=None, augment=None):
     """Train (or reuse) the float Keras baseline only, and print its test accuracy."""
     from pipeline.flow import train_only
 
     cfg = _config(data, name, out, config, architecture, weights, image_size, epochs, batch_size,
-                  learning_rate, seed, quick=quick)
+                  learning_rate, seed, quick=quick, width=width, augment=augment)
     result = train_only(cfg, force=force)
     print(f"Keras baseline test accuracy: {result['test_accuracy']:.4f} "
           f"({'reused' if result['reused'] else 'trained'}; cache {result['path']})")

@@ -120,7 +120,7 @@ class TrainOptions:
       fine_tune_learning_rate: Adam learning rate of that fine-tuning.
     """
 
-    epochs: int = 40
+    epochs: int = 30
     batch_size: int = 32
     learning_rate: float = 2e-3
     seed: int = 42

@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from pipeline.architectures import ArchitectureSpec, get_spec
+from pipeline.architectures import ArchitectureSpec, get_spec, prepare_weights
 from pipeline.cache import StageCache, stage_key
 from pipeline.config import PipelineConfig, config_from_dict
 from pipeline.convert import VARIANTS
@@ -80,6 +80,7 @@ def run_model(config: PipelineConfig, force: bool = False, log: Callable[[str], 
     model_dir = out_root / config.name
     spec = get_spec(config.model.architecture)
     size = config.data.image_size or spec.default_size
+    prepare_weights(config.model.architecture, size, config.model.width, config.model.weights)
     cache = StageCache(out_root / ".cache", enabled=not force)
     timer = _Timer(log)
 
@@ -109,6 +110,8 @@ def run_model(config: PipelineConfig, force: bool = False, log: Callable[[str], 
 def train_only(config: PipelineConfig, force: bool = False, verbose: int = 2) -> dict:
     """Load the data and train (or reuse) the float baseline; report its test accuracy."""
     out_root = ensure_writable_dir(Path(config.out_dir))
+    size = config.data.image_size or get_spec(config.model.architecture).default_size
+    prepare_weights(config.model.architecture, size, config.model.width, config.model.weights)
     cache = StageCache(out_root / ".cache", enabled=not force)
     dataset, data_key = _dataset(config, cache, _log)
     sources = _Sources(config, dataset, cache, _Timer(), data_key, verbose)

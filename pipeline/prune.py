@@ -65,7 +65,7 @@ def prune_model(baseline, dataset: Dataset, model_options: ModelOptions, options
     set_seed(seed)
     spec = get_spec(model_options.architecture)
     steps = math.ceil(len(dataset.x_train) / batch_size)
-    wrapped = _wrap_for_pruning(clone(baseline), options, pruning_params(options, steps))
+    wrapped = _wrap_for_pruning(clone(baseline), options, steps)
     fit(wrapped, dataset, spec, train_options, epochs=options.epochs,
         learning_rate=options.learning_rate, verbose=verbose, early_stopping=False, warmup=False,
         callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
@@ -74,23 +74,26 @@ def prune_model(baseline, dataset: Dataset, model_options: ModelOptions, options
     return stripped
 
 
-def _wrap_for_pruning(model, options: PruneOptions, params: dict):
+def _wrap_for_pruning(model, options: PruneOptions, steps_per_epoch: int):
     """`prune_low_magnitude` on every layer with at least `options.min_weights` kernel weights.
 
     Smaller layers (the first convolution, depthwise filters, a small classifier) stay dense:
-    pruning them costs the most accuracy per byte saved.
+    pruning them costs the most accuracy per byte saved. The pruned layers get a slightly
+    higher target so that `final_sparsity` still holds over all kernel weights together.
     """
     from pipeline._tf import keras, tfmot
 
-    prune = tfmot.sparsity.keras.prune_low_magnitude
+    sizes = {layer.name: int(np.prod(kernel.shape)) for layer in model.layers
+             if (kernel := getattr(layer, "kernel", getattr(layer, "depthwise_kernel", None))) is not None}
+    big = {name for name, n in sizes.items() if n >= options.min_weights}
+    if options.m_by_n is None and big:
+        scale = sum(sizes.values()) / sum(sizes[name] for name in big)
+        options = replace(options, initial_sparsity=min(0.99, options.initial_sparsity * scale),
+                          final_sparsity=min(0.99, options.final_sparsity * scale))
+    params = pruning_params(options, steps_per_epoch)
 
     def maybe_prune(layer):
-        kernel = getattr(layer, "kernel", None)
-        if kernel is None and hasattr(layer, "depthwise_kernel"):
-            kernel = layer.depthwise_kernel
-        if kernel is not None and int(np.prod(kernel.shape)) >= options.min_weights:
-            return prune(layer, **params)
-        return layer
+        return tfmot.sparsity.keras.prune_low_magnitude(layer, **params) if layer.name in big else layer
 
     return keras.models.clone_model(model, clone_function=maybe_prune)
 

@@ -251,9 +251,9 @@ def augmented_batches(images, labels, num_classes, mean, std, batch_size, augmen
 def augment(images: np.ndarray, aug: Augmentation, flip: bool, rng) -> np.ndarray:
     """Randomly transformed copies of RGB uint8 `images` (N, H, W, 3), as float32 pixels."""
     x = images.astype(np.float32)
-    if aug.shift or aug.rotation or aug.zoom or flip:
-        x = np.stack([_warp(img, aug, flip, rng) for img in x])
     n = len(x)
+    if aug.shift or aug.rotation or aug.zoom or flip:
+        x = _warp(x, aug, flip, rng)
     if aug.contrast:
         mean = x.mean(axis=(1, 2, 3), keepdims=True)
         x = (x - mean) * rng.uniform(1 - aug.contrast, 1 + aug.contrast, (n, 1, 1, 1)) + mean
@@ -266,18 +266,30 @@ def augment(images: np.ndarray, aug: Augmentation, flip: bool, rng) -> np.ndarra
     return np.clip(x, 0.0, 255.0).astype(np.float32)
 
 
-def _warp(img: np.ndarray, aug: Augmentation, flip: bool, rng) -> np.ndarray:
-    """One random affine warp (about the centre) of an (H, W, 3) float image."""
-    from scipy.ndimage import affine_transform
+def _warp(x: np.ndarray, aug: Augmentation, flip: bool, rng) -> np.ndarray:
+    """A random affine warp about the centre of each (H, W, 3) image: bilinear, edges repeated."""
+    n, h, w = x.shape[:3]
+    angle = np.radians(rng.uniform(-aug.rotation, aug.rotation, n)).astype(np.float32)
+    scale = rng.uniform(1 - aug.zoom, 1 + aug.zoom, n).astype(np.float32)
+    shift = (rng.uniform(-aug.shift, aug.shift, (n, 2)) * (h, w)).astype(np.float32)
+    mirror = (np.where(rng.random(n) < 0.5, -1.0, 1.0) if flip else np.ones(n)).astype(np.float32)
+    cos, sin = np.cos(angle) / scale, np.sin(angle) / scale
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)  # float32 throughout: this runs per batch
+    yy, xx = yy - (h - 1) / 2, xx - (w - 1) / 2
+    # output pixel -> input coordinates: inverse rotation and zoom about the centre, then shift
+    src_y = (cos[:, None, None] * yy + (-sin * mirror)[:, None, None] * xx
+             + (h - 1) / 2 - shift[:, 0, None, None])
+    src_x = (sin[:, None, None] * yy + (cos * mirror)[:, None, None] * xx
+             + (w - 1) / 2 - shift[:, 1, None, None])
+    src_y, src_x = np.clip(src_y, 0, h - 1), np.clip(src_x, 0, w - 1)
+    y0, x0 = np.floor(src_y).astype(np.int64), np.floor(src_x).astype(np.int64)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    fy, fx = (src_y - y0)[..., None], (src_x - x0)[..., None]
+    flat, base = x.reshape(-1, x.shape[-1]), (np.arange(n) * (h * w))[:, None, None]
 
-    h, w = img.shape[:2]
-    angle = math.radians(rng.uniform(-aug.rotation, aug.rotation))
-    scale = rng.uniform(1 - aug.zoom, 1 + aug.zoom)
-    dy, dx = rng.uniform(-aug.shift, aug.shift, 2) * (h, w)
-    mirror = -1.0 if flip and rng.random() < 0.5 else 1.0
-    cos, sin = math.cos(angle) / scale, math.sin(angle) / scale
-    # output (y, x) -> input coordinates: inverse rotation/scale about the centre, then shift
-    matrix = np.array([[cos, -sin * mirror, 0.0], [sin, cos * mirror, 0.0], [0.0, 0.0, 1.0]])
-    centre = np.array([(h - 1) / 2, (w - 1) / 2, 0.0])
-    offset = centre - matrix @ centre - np.array([dy, dx, 0.0])
-    return affine_transform(img, matrix, offset=offset, order=1, mode="nearest")
+    def at(yi, xi):
+        return np.take(flat, base + yi * w + xi, axis=0)
+
+    top = at(y0, x0) * (1 - fx) + at(y0, x1) * fx
+    bottom = at(y1, x0) * (1 - fx) + at(y1, x1) * fx
+    return (top * (1 - fy) + bottom * fy).astype(np.float32)
