@@ -282,3 +282,23 @@ def benchmark(c, out="benchmarks/results.json", config=None, reuse=False, mobile
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("run tasks with: invoke --list")
+
+
+@task(help={"out": "folder to write (one subfolder per class; replaced)",
+            "per_class": "images of the largest class (default 80)",
+            "image_size": "side of the PNGs in pixels (default 48)",
+            "seed": "seed of every random choice (default 0)",
+            "style": "class set: mixed (default), shapes or glyphs",
+            "imbalance": "largest / smallest class count (default 1: balanced)"})
+@_clean_errors
+def synthetic_data(c, out="build/shapes", per_class=80, image_size=48, seed=0, style="mixed",
+                   imbalance=1.0):
+    """Generate the second test dataset (shapes and glyphs; test split from held-out sources)."""
+    from pipeline.config import load_config
+    from pipeline.synthetic import SyntheticOptions, generate
+
+    split = load_config(CONFIG_FILE).data
+    manifest = generate(out, SyntheticOptions(int(per_class), int(image_size), int(seed), style,
+                                              float(imbalance)), split)
+    print(f"{len(manifest['files'])} images in {out}; train on them with: "
+          f"invoke model --data {out}")

@@ -160,7 +160,8 @@ class PruneOptions:
     Attributes:
       initial_sparsity: sparsity when pruning starts.
       final_sparsity: target fraction of zero weights at the end (and in the shipped model).
-      epochs: fine-tuning epochs while pruning.
+      epochs: fine-tuning epochs while pruning (more when they would be under min_steps steps).
+      min_steps: fewest fine-tuning steps (batches): a small dataset gets more epochs.
       learning_rate: Adam learning rate while pruning.
       frequency: steps between pruning updates; 0 = about ten updates over the schedule.
       min_weights: layers with fewer kernel weights than this stay dense (the first
@@ -175,6 +176,7 @@ class PruneOptions:
     initial_sparsity: float = 0.5
     final_sparsity: float = 0.85
     epochs: int = 10
+    min_steps: int = 300
     learning_rate: float = 5e-4
     frequency: int = 0
     m_by_n: tuple[int, int] | None = None
@@ -193,6 +195,7 @@ class PruneOptions:
         _check_range("prune", "epochs", self.epochs, 0, 10_000, lo_open=True)
         _check_range("prune", "learning_rate", self.learning_rate, 0.0, 1.0, lo_open=True)
         _check_range("prune", "frequency", self.frequency, 0, 1_000_000)
+        _check_range("prune", "min_steps", self.min_steps, 0, 10_000_000)
         _check_range("prune", "min_weights", self.min_weights, 0, 100_000_000)
         _check_range("prune", "ramp_fraction", self.ramp_fraction, 0.0, 1.0, lo_open=True)
         if self.m_by_n is not None:
@@ -328,7 +331,7 @@ class PipelineConfig:
         return replace(
             self,
             train=replace(self.train, epochs=4, fine_tune_epochs=2),
-            prune=replace(self.prune, epochs=3),
+            prune=replace(self.prune, epochs=3, min_steps=0),
             convert=replace(self.convert, qat_epochs=1),
             validate=replace(self.validate, latency_runs=5, max_accuracy_drop=0.05,
                              min_agreement=0.95),

@@ -52,6 +52,7 @@ def prune_model(baseline, dataset: Dataset, model_options: ModelOptions, options
                 train_options: TrainOptions | None = None):
     """Fine-tune a clone of `baseline` under magnitude pruning; return the stripped model.
 
+    It runs `options.epochs` epochs, or more when that is under `options.min_steps` steps.
     The fine-tuning uses the training recipe of `train_options` (augmentation, class weights,
     label smoothing; its schedule without warm-up, from `options.learning_rate`), but runs every
     epoch: the sparsity schedule must reach its target. BatchNorm layers are not pruned; they
@@ -65,6 +66,8 @@ def prune_model(baseline, dataset: Dataset, model_options: ModelOptions, options
     set_seed(seed)
     spec = get_spec(model_options.architecture)
     steps = math.ceil(len(dataset.x_train) / batch_size)
+    # a small dataset gives few steps per epoch: run enough epochs for `min_steps` steps
+    options = replace(options, epochs=max(options.epochs, math.ceil(options.min_steps / steps)))
     wrapped = _wrap_for_pruning(clone(baseline), options, steps)
     fit(wrapped, dataset, spec, train_options, epochs=options.epochs,
         learning_rate=options.learning_rate, verbose=verbose, early_stopping=False, warmup=False,
@@ -75,9 +78,9 @@ def prune_model(baseline, dataset: Dataset, model_options: ModelOptions, options
 
 
 def _wrap_for_pruning(model, options: PruneOptions, steps_per_epoch: int):
-    """`prune_low_magnitude` on every layer with at least `options.min_weights` kernel weights.
+    """`prune_low_magnitude` on every Conv2D/Dense layer with at least `options.min_weights` weights.
 
-    Smaller layers (the first convolution, depthwise filters, a small classifier) stay dense:
+    Smaller layers (the first convolution, a small classifier) and depthwise filters stay dense:
     pruning them costs the most accuracy per byte saved. The pruned layers get a slightly
     higher target so that `final_sparsity` still holds over all kernel weights together.
     """
@@ -85,7 +88,9 @@ def _wrap_for_pruning(model, options: PruneOptions, steps_per_epoch: int):
 
     sizes = {layer.name: int(np.prod(kernel.shape)) for layer in model.layers
              if (kernel := getattr(layer, "kernel", getattr(layer, "depthwise_kernel", None))) is not None}
-    big = {name for name, n in sizes.items() if n >= options.min_weights}
+    big = {layer.name for layer in model.layers if layer.name in sizes
+           and sizes[layer.name] >= options.min_weights
+           and not isinstance(layer, keras.layers.DepthwiseConv2D)}
     if options.m_by_n is None and big:
         scale = sum(sizes.values()) / sum(sizes[name] for name in big)
         options = replace(options, initial_sparsity=min(0.99, options.initial_sparsity * scale),

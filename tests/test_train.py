@@ -120,7 +120,7 @@ def test_pruning_with_batchnorm_reaches_the_target_and_folds_into_int8():
 
     ds = _blobs()
     base = train_baseline(ds, ModelOptions(), TrainOptions(epochs=3, batch_size=16), verbose=0)
-    pruned = prune_model(base, ds, ModelOptions(), PruneOptions(epochs=2, final_sparsity=0.8),
+    pruned = prune_model(base, ds, ModelOptions(), PruneOptions(epochs=2, min_steps=0, final_sparsity=0.8),
                          batch_size=16, verbose=0, train_options=TrainOptions(batch_size=16))
     sparsity = keras_sparsity(pruned)
     per_layer = sparsity["per_layer"]
