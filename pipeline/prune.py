@@ -83,15 +83,17 @@ def _wrap_for_pruning(model, options: PruneOptions, steps_per_epoch: int):
     Smaller layers (the first convolution, a small classifier) and depthwise filters stay dense:
     pruning them costs the most accuracy per byte saved. The pruned layers get a slightly
     higher target so that `final_sparsity` still holds over all kernel weights together.
+    Structured M:N sparsity (`m_by_n`) applies to every Conv2D/Dense layer.
     """
     from pipeline._tf import keras, tfmot
 
     sizes = {layer.name: int(np.prod(kernel.shape)) for layer in model.layers
              if (kernel := getattr(layer, "kernel", getattr(layer, "depthwise_kernel", None))) is not None}
+    structured = options.m_by_n is not None  # an M:N pattern is for every layer's kernel
     big = {layer.name for layer in model.layers if layer.name in sizes
-           and sizes[layer.name] >= options.min_weights
+           and (structured or sizes[layer.name] >= options.min_weights)
            and not isinstance(layer, keras.layers.DepthwiseConv2D)}
-    if options.m_by_n is None and big:
+    if not structured and big:
         scale = sum(sizes.values()) / sum(sizes[name] for name in big)
         options = replace(options, initial_sparsity=min(0.99, options.initial_sparsity * scale),
                           final_sparsity=min(0.99, options.final_sparsity * scale))

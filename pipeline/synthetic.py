@@ -84,7 +84,8 @@ class SyntheticOptions:
 
 
 def class_counts(options: SyntheticOptions) -> list[int]:
-    """Images per class: `per_class` for the first, falling linearly to per_class / imbalance."""
+    """Images per class (sorted class names): `per_class` for the first, falling linearly to
+    per_class / imbalance for the last."""
     k = len(STYLES[options.style])
     smallest = options.per_class / options.imbalance
     return [max(5, int(round(options.per_class - (options.per_class - smallest) * i / (k - 1))))
@@ -98,7 +99,7 @@ def generate(out_dir: str | Path, options: SyntheticOptions = SyntheticOptions()
     `split` must carry the seed and fractions the pipeline will split with (its defaults are
     the pipeline's), so that its test split is exactly the held-out files.
     """
-    classes = STYLES[options.style]
+    classes = sorted(STYLES[options.style])  # the loader's label order: sorted folder names
     counts = class_counts(options)
     labels = np.repeat(np.arange(len(classes)), counts)
     test = set(split_indices(labels, len(classes), split)[2].tolist())
