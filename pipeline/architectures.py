@@ -253,7 +253,7 @@ def _download(file_name: str, origin: str, file_hash: str | None, cached: Path) 
         return Path(keras.utils.get_file(file_name, origin, cache_subdir="models",
                                          cache_dir=str(cached.parent.parent), file_hash=file_hash))
     except Exception as exc:  # URLError, HTTPError, OSError, ValueError (bad hash) ...
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0].split(" -- ")[-1]
         raise ConfigError(
             f"the ImageNet weights file {file_name} is not in the Keras cache and could not be "
             f"downloaded ({reason[:160]})",

@@ -18,7 +18,7 @@ def _invoke(*args, cwd=ROOT):
 def test_list_shows_every_task_with_a_summary():
     out = _invoke("--list").stdout
     for name in ("model", "train", "evaluate", "build-apk", "check-mlkit", "emulator-test",
-                 "report", "benchmark", "setup-android", "android-assets"):
+                 "report", "benchmark", "setup-android", "android-assets", "synthetic-data"):
         assert f"  {name} " in out, name
 
 
@@ -26,7 +26,7 @@ def test_every_model_option_has_help():
     out = _invoke("--help", "model").stdout
     for option in ("--data", "--name", "--epochs", "--final-sparsity", "--prune-epochs",
                    "--architecture", "--image-size", "--force", "--quick", "--presets",
-                   "--sweep", "--max-accuracy-drop"):
+                   "--sweep", "--max-accuracy-drop", "--augment", "--width", "--weights"):
         line = next(l for l in out.splitlines()
                     if f"{option}=" in l or l.rstrip().endswith(option) or f"{option} " in l)
         flags, _, help_text = line.strip().partition("   ")
