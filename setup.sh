@@ -51,6 +51,18 @@ else
   echo "  not installed (tests/test_report_browser.py will skip): apt-get install chromium, or put Chromium on PATH"
 fi
 
+# Fonts for the generated second dataset (pipeline/synthetic.py); optional: without them the
+# glyphs are drawn with Pillow's built-in font.
+if [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> fonts-dejavu-core (glyphs of the generated test dataset)"
+    apt-get install -y -q --no-install-recommends fonts-dejavu-core \
+      || echo "note: fonts-dejavu-core not installed; the generated dataset uses Pillow's font"
+  else
+    echo "note: no DejaVu fonts; for the generated test dataset run: sudo apt-get install fonts-dejavu-core"
+  fi
+fi
+
 case "${1:-build-apk}" in
   --no-run) exit 0 ;;
   *) echo "==> invoke ${*:-build-apk}"; exec .venv/bin/invoke "${@:-build-apk}" ;;

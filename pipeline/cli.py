@@ -100,7 +100,8 @@ def _typed(**kinds):
 _MODEL_KINDS = dict(image_size=Int, epochs=Int, batch_size=Int, learning_rate=Float, seed=Int,
                     initial_sparsity=Float, final_sparsity=Float, prune_epochs=Int,
                     variants=CommaList, latency_runs=Int, presets=CommaList, sweep=CommaList,
-                    max_accuracy_drop=Float, abis=CommaList)
+                    max_accuracy_drop=Float, abis=CommaList, width=Float, per_class=Int,
+                    imbalance=Float)
 typed_task = _typed(**_MODEL_KINDS)
 
 _MODEL_HELP = {
@@ -108,10 +109,15 @@ _MODEL_HELP = {
     "name": "model name; outputs go to <out>/<name>/ (default: digits)",
     "out": "output root folder (default: models)",
     "config": f"TOML config file (default: {CONFIG_FILE} if present)",
-    "architecture": "network: cnn (default) or mobilenet_v2",
-    "weights": "optional local Keras .h5 weights file to start from",
+    "architecture": "network: cnn (default), mobilenet_v2, mobilenet_v3_small, mobilenet_v3_large "
+                    "(+ _minimalistic: quantizes best)",
+    "weights": "'imagenet' (MobileNets: pretrained backbone from the Keras cache, downloaded once) "
+               "or a local Keras .h5 weights file to start from",
+    "width": "MobileNet width multiplier (default: the architecture's, v2 0.35, v3 1.0)",
+    "augment": f"training augmentation preset: none, light or strong (default {_D.train.augment})",
     "image_size": "square model input side in pixels (default: the architecture's)",
-    "epochs": f"training epochs of the float baseline (default {_D.train.epochs})",
+    "epochs": f"most training epochs of the float baseline; early stopping may end sooner "
+              f"(default {_D.train.epochs})",
     "batch_size": f"training batch size (default {_D.train.batch_size})",
     "learning_rate": f"Adam learning rate for training (default {_D.train.learning_rate})",
     "seed": f"seed for the data split and for training (default {_D.train.seed})",
@@ -138,7 +144,7 @@ _FLAGS = {
     "prune.initial_sparsity": "--initial-sparsity", "prune.final_sparsity": "--final-sparsity",
     "prune.epochs": "--prune-epochs", "convert.variants": "--variants",
     "validate.latency_runs": "--latency-runs", "validate.max_accuracy_drop": "--max-accuracy-drop",
-    "convert.deployable": "--deployable",
+    "convert.deployable": "--deployable", "model.width": "--width", "train.augment": "--augment",
 }
 
 
@@ -183,7 +189,7 @@ def _clean_errors(fn):
 def _config(data=None, name=None, out=None, config=None, architecture=None, weights=None,
             image_size=None, epochs=None, batch_size=None, learning_rate=None, seed=None,
             initial_sparsity=None, final_sparsity=None, prune_epochs=None, variants=None,
-            latency_runs=None, quick=False, base=None):
+            latency_runs=None, quick=False, width=None, augment=None, base=None):
     """The options: the command line over (`base`, or the config file over the defaults)."""
     from pipeline.config import load_config
 
@@ -195,7 +201,7 @@ def _config(data=None, name=None, out=None, config=None, architecture=None, weig
         "train.learning_rate": learning_rate, "train.seed": seed, "data.seed": seed,
         "prune.initial_sparsity": initial_sparsity, "prune.final_sparsity": final_sparsity,
         "prune.epochs": prune_epochs, "convert.variants": variants,
-        "validate.latency_runs": latency_runs,
+        "validate.latency_runs": latency_runs, "model.width": width, "train.augment": augment,
     }
     from pathlib import Path
 
@@ -229,7 +235,7 @@ def model(c, data=None, name=None, out=None, config=None, architecture=None, wei
           image_size=None, epochs=None, batch_size=None, learning_rate=None, seed=None,
           initial_sparsity=None, final_sparsity=None, prune_epochs=None, variants=None,
           latency_runs=None, quick=False, force=False, presets=None, deployable=None, sweep=None,
-          max_accuracy_drop=None):
+          max_accuracy_drop=None, width=None, augment=None):
     """Train, prune, quantize, convert (with metadata) and validate: models/<name>/."""
     from pipeline.config import load_config
     from pipeline.flow import run_model
@@ -239,7 +245,7 @@ def model(c, data=None, name=None, out=None, config=None, architecture=None, wei
 
     cfg = _config(data, name, out, config, architecture, weights, image_size, epochs, batch_size,
                   learning_rate, seed, initial_sparsity, final_sparsity, prune_epochs, variants,
-                  latency_runs, quick)
+                  latency_runs, quick, width, augment)
     cfg = load_config(None, {"validate.max_accuracy_drop": max_accuracy_drop,
                              "convert.deployable": deployable}, base=cfg, flags=_FLAGS)
     if presets:
@@ -256,16 +262,17 @@ def model(c, data=None, name=None, out=None, config=None, architecture=None, wei
 
 @typed_task(help={k: _MODEL_HELP[k] for k in ("data", "name", "out", "config", "architecture",
                                           "weights", "image_size", "epochs", "batch_size",
-                                          "learning_rate", "seed", "quick", "force")})
+                                          "learning_rate", "seed", "quick", "force", "width",
+                                          "augment")})
 @_clean_errors
 def train(c, data=None, name=None, out=None, config=None, architecture=None, weights=None,
           image_size=None, epochs=None, batch_size=None, learning_rate=None, seed=None,
-          quick=False, force=False):
+          quick=False, force=False, width=None, augment=None):
     """Train (or reuse) the float Keras baseline only, and print its test accuracy."""
     from pipeline.flow import train_only
 
     cfg = _config(data, name, out, config, architecture, weights, image_size, epochs, batch_size,
-                  learning_rate, seed, quick=quick)
+                  learning_rate, seed, quick=quick, width=width, augment=augment)
     result = train_only(cfg, force=force)
     print(f"Keras baseline test accuracy: {result['test_accuracy']:.4f} "
           f"({'reused' if result['reused'] else 'trained'}; cache {result['path']})")
@@ -527,8 +534,44 @@ def benchmark(c, out="benchmarks/results.json", config=None, reuse=False, mobile
                   latency_runs=_whole("--latency-runs", latency_runs or 30, 1))
 
 
+@typed_task(help={"out": "folder to write (one subfolder per class; replaced)",
+                  "per_class": "images of the largest class (default 80)",
+                  "image_size": "side of the PNGs in pixels (default 48)",
+                  "seed": "seed of every random choice (default 0)",
+                  "style": "class set: mixed (default), shapes or glyphs",
+                  "imbalance": "largest / smallest class count (default 1: balanced)"})
+@_clean_errors
+def synthetic_data(c, out="build/shapes", per_class=None, image_size=None, seed=None,
+                   style="mixed", imbalance=None):
+    """Generate the second test dataset (shapes and glyphs; test split from held-out sources)."""
+    from pipeline.config import load_config
+    from pipeline.synthetic import SyntheticOptions, generate
+
+    split = load_config(CONFIG_FILE).data
+    options = SyntheticOptions(_whole("--per-class", per_class or 80, 3),
+                               _whole("--image-size", image_size or 48, 8),
+                               _whole("--seed", 0 if seed is None else seed), style,
+                               _number("--imbalance", imbalance or 1.0, 1.0))
+    manifest = generate(out, options, split)
+    print(f"{len(manifest['files'])} images in {out}; train on them with: "
+          f"invoke model --data {out}")
+
+
+def _number(flag: str, value, lo: float) -> float:
+    """A real-number CLI value, or a ConfigError naming the option."""
+    from pipeline.errors import ConfigError
+
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{flag} {value!r} is not a number", f"pass {flag} with a number >= {lo:g}") from None
+    if not number >= lo or number == float("inf"):
+        raise ConfigError(f"{flag} {number:g} is out of range", f"pass {flag} with a number >= {lo:g}")
+    return number
+
+
 ns = Collection(model, train, evaluate, check_mlkit, build_apk, android_assets, setup_android,
-                emulator_test, robolectric_test, report, benchmark)
+                emulator_test, robolectric_test, report, benchmark, synthetic_data)
 
 
 def main() -> None:

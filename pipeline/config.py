@@ -83,14 +83,18 @@ class ModelOptions:
     """Which network to train.
 
     Attributes:
-      architecture: a name from `pipeline.architectures.ARCHITECTURES` (cnn, mobilenet_v2, ...).
-      weights: optional local Keras weights file (.h5) to start from; never downloaded.
-      width: width multiplier (alpha) for MobileNet-class models.
+      architecture: a name from `pipeline.architectures.ARCHITECTURES` (cnn, mobilenet_v2,
+        mobilenet_v3_small, mobilenet_v3_large and their _minimalistic variants).
+      weights: None (random initialisation), "imagenet" (Keras's pretrained backbone, from the
+        Keras cache ~/.keras/models/ or downloaded once by keras.applications; MobileNet
+        architectures only), or the path of a local Keras .h5 weights file.
+      width: width multiplier (alpha) of MobileNet-class models; 0 = the architecture's default
+        (mobilenet_v2 0.35, mobilenet_v3_* 1.0).
     """
 
     architecture: str = "cnn"
     weights: str | None = None
-    width: float = 0.35
+    width: float = 0.0
 
     def __post_init__(self):
         from pipeline.architectures import ARCHITECTURES
@@ -100,30 +104,73 @@ class ModelOptions:
                 f"model.architecture = {self.architecture!r} is not a known architecture",
                 f"use one of: {', '.join(sorted(ARCHITECTURES))}",
             )
-        _check_range("model", "width", self.width, 0.0, 2.0, lo_open=True)
+        _check_range("model", "width", self.width, 0.0, 2.0)
+
+
+AUGMENT_PRESETS = ("none", "light", "strong")
+LR_SCHEDULES = ("cosine", "plateau", "constant")
+CLASS_WEIGHTS = ("auto", "balanced", "none")
 
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """Training of the float baseline.
+    """Training of the float baseline (the recipe; pipeline.train documents each part).
 
     Attributes:
-      epochs: passes over the training split.
+      epochs: the most passes over the training split (early stopping usually ends sooner).
       batch_size: images per step.
-      learning_rate: Adam learning rate.
-      seed: seed for weights initialisation and shuffling.
+      learning_rate: peak Adam learning rate (reached after the warm-up).
+      seed: seed for weights initialisation, shuffling and augmentation.
+      augment: augmentation preset, "none", "light" or "strong" (random shifts, rotations,
+        zoom, brightness, contrast, colour and noise; applied to training batches only).
+      flip: also flip training images horizontally (off: flipping text or digits changes the class).
+      patience: stop after this many epochs without a better validation loss, and restore the
+        best epoch's weights; 0 = run every epoch and keep the last.
+      lr_schedule: "cosine" (warm-up then cosine decay over `epochs`), "plateau" (warm-up then
+        halve when the validation loss stalls) or "constant".
+      warmup_epochs: epochs of linear learning-rate warm-up.
+      label_smoothing: weight moved from the true class to the others in the loss (0 = off).
+      class_weights: "auto" (balanced when the largest training class is over 1.5x the
+        smallest), "balanced" (always) or "none".
+      fine_tune_epochs: with pretrained weights ("imagenet"): epochs of fine-tuning the top of
+        the backbone after the head has been trained on the frozen backbone.
+      fine_tune_layers: with pretrained weights: how many of the backbone's last layers are
+        unfrozen for fine-tuning (its BatchNorm layers stay in inference mode).
+      fine_tune_learning_rate: Adam learning rate of that fine-tuning.
     """
 
-    epochs: int = 15
+    epochs: int = 30
     batch_size: int = 32
-    learning_rate: float = 1e-3
+    learning_rate: float = 2e-3
     seed: int = 42
+    augment: str = "light"
+    flip: bool = False
+    patience: int = 8
+    lr_schedule: str = "cosine"
+    warmup_epochs: int = 2
+    label_smoothing: float = 0.1
+    class_weights: str = "auto"
+    fine_tune_epochs: int = 10
+    fine_tune_layers: int = 30
+    fine_tune_learning_rate: float = 1e-4
 
     def __post_init__(self):
         _check_range("train", "seed", self.seed, 0, SEED_MAX)
         _check_range("train", "epochs", self.epochs, 0, 10_000, lo_open=True)
         _check_range("train", "batch_size", self.batch_size, 1, 4096)
         _check_range("train", "learning_rate", self.learning_rate, 0.0, 1.0, lo_open=True)
+        for name, allowed in (("augment", AUGMENT_PRESETS), ("lr_schedule", LR_SCHEDULES),
+                              ("class_weights", CLASS_WEIGHTS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"train.{name} = {getattr(self, name)!r} is not one of "
+                                  f"{', '.join(allowed)}", f"set train.{name} to one of them")
+        _check_range("train", "patience", self.patience, 0, 10_000)
+        _check_range("train", "warmup_epochs", self.warmup_epochs, 0, 10_000)
+        _check_range("train", "label_smoothing", self.label_smoothing, 0.0, 1.0, hi_open=True)
+        _check_range("train", "fine_tune_epochs", self.fine_tune_epochs, 0, 10_000)
+        _check_range("train", "fine_tune_layers", self.fine_tune_layers, 0, 100_000)
+        _check_range("train", "fine_tune_learning_rate", self.fine_tune_learning_rate, 0.0, 1.0,
+                     lo_open=True)
 
 
 @dataclass(frozen=True)
@@ -133,18 +180,28 @@ class PruneOptions:
     Attributes:
       initial_sparsity: sparsity when pruning starts.
       final_sparsity: target fraction of zero weights at the end (and in the shipped model).
-      epochs: fine-tuning epochs while pruning.
+      epochs: fine-tuning epochs while pruning (more when they would be under min_steps steps).
+      min_steps: fewest fine-tuning steps (batches): a small dataset gets more epochs.
       learning_rate: Adam learning rate while pruning.
       frequency: steps between pruning updates; 0 = about ten updates over the schedule.
+      min_weights: layers with fewer kernel weights than this stay dense (the first
+        convolution, depthwise filters, a small classifier): pruning them costs the most
+        accuracy for the fewest bytes.
+      ramp_fraction: share of the fine-tuning over which sparsity rises to final_sparsity; the
+        rest fine-tunes at the final sparsity, so the shipped weights have recovered from the
+        last pruning step.
       m_by_n: structured sparsity, e.g. (2, 4) for 2:4; None = unstructured.
     """
 
     initial_sparsity: float = 0.5
     final_sparsity: float = 0.85
     epochs: int = 10
+    min_steps: int = 300
     learning_rate: float = 5e-4
     frequency: int = 0
     m_by_n: tuple[int, int] | None = None
+    min_weights: int = 2048
+    ramp_fraction: float = 0.7
 
     def __post_init__(self):
         _check_range("prune", "initial_sparsity", self.initial_sparsity, 0.0, 1.0, hi_open=True)
@@ -158,6 +215,9 @@ class PruneOptions:
         _check_range("prune", "epochs", self.epochs, 0, 10_000, lo_open=True)
         _check_range("prune", "learning_rate", self.learning_rate, 0.0, 1.0, lo_open=True)
         _check_range("prune", "frequency", self.frequency, 0, 1_000_000)
+        _check_range("prune", "min_steps", self.min_steps, 0, 10_000_000)
+        _check_range("prune", "min_weights", self.min_weights, 0, 100_000_000)
+        _check_range("prune", "ramp_fraction", self.ramp_fraction, 0.0, 1.0, lo_open=True)
         if self.m_by_n is not None:
             if len(self.m_by_n) != 2:
                 raise ConfigError(f"prune.m_by_n = {self.m_by_n!r} is not a valid M:N pattern",
@@ -301,8 +361,8 @@ class PipelineConfig:
         """This config with the smoke-run settings of `quick()` over it (file and CLI included)."""
         return replace(
             self,
-            train=replace(self.train, epochs=4),
-            prune=replace(self.prune, epochs=3),
+            train=replace(self.train, epochs=4, fine_tune_epochs=2),
+            prune=replace(self.prune, epochs=3, min_steps=0),
             convert=replace(self.convert, qat_epochs=1),
             validate=replace(self.validate, latency_runs=5, max_accuracy_drop=0.05,
                              min_agreement=0.95),

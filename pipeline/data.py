@@ -326,6 +326,14 @@ def _check_class_count(root, name, loaded, skipped_here):
         )
 
 
+def split_indices(labels: np.ndarray, num_classes: int, options: DataOptions):
+    """(train, val, test) index arrays of the split `load_dataset` makes of these labels.
+
+    Lets a data generator know which files will land in the test split (pipeline.synthetic).
+    """
+    return _split(np.asarray(labels), range(num_classes), options)
+
+
 def _split(labels: np.ndarray, names, options: DataOptions):
     """Stratified, seeded split: per class, shuffle, then take test, val, and the rest to train."""
     rng = np.random.default_rng(options.seed)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipeline.architectures import get_spec
+from pipeline.architectures import get_spec, prepare_weights
 from pipeline.artifacts import REPORT_VERSION, ModelDir
 from pipeline.cache import StageCache, stage_key
 from pipeline.config import PipelineConfig, config_from_dict
@@ -68,6 +68,7 @@ def run_model(config: PipelineConfig, force: bool = False, log: Log = default_lo
     lock goes with the process, so a killed run leaves none behind, and the next run removes
     its staging folders).
     """
+    _check_weights(config)  # an unreachable pretrained backbone fails before any data is read
     out_root = ensure_writable_dir(Path(config.out_dir))
     folder = ModelDir(out_root / config.name)
     with exclusive_lock(out_root / f".{config.name}.lock", str(folder.path),
@@ -168,6 +169,7 @@ def _reject(folder: ModelDir, tried: list[_Attempt], timer: Timer) -> None:
 
 def train_only(config: PipelineConfig, force: bool = False, verbose: int = 2) -> dict:
     """Load the data and train (or reuse) the float baseline; report its test accuracy."""
+    _check_weights(config)
     out_root = ensure_writable_dir(Path(config.out_dir))
     cache = StageCache(out_root / ".cache", enabled=not force)
     sources = run_sources(config, cache, Timer(default_log), verbose)
@@ -243,6 +245,11 @@ def _same_path(a, b) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def _check_weights(config: PipelineConfig) -> None:
+    m = config.model
+    prepare_weights(m.architecture, image_size(config), m.width, m.weights)
 
 
 def _final_key(config: PipelineConfig) -> str:

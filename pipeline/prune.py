@@ -7,13 +7,14 @@ caller's model is never modified (a test proves it).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from pipeline.architectures import get_spec
-from pipeline.config import ModelOptions, PruneOptions
+from pipeline.config import ModelOptions, PruneOptions, TrainOptions
 from pipeline.data import Dataset
-from pipeline.train import compile_model, normalize, set_seed
+from pipeline.train import compile_model, fit, set_seed
 
 
 def clone(model):
@@ -29,7 +30,8 @@ def pruning_params(options: PruneOptions, steps_per_epoch: int) -> dict:
     """Arguments for `prune_low_magnitude`: a PolynomialDecay schedule over the fine-tuning."""
     from pipeline._tf import tfmot
 
-    end_step = max(1, options.epochs * steps_per_epoch)
+    total = max(1, options.epochs * steps_per_epoch)
+    end_step = max(1, int(round(total * options.ramp_fraction)))
     frequency = options.frequency or max(1, end_step // 10)
     params = {
         "pruning_schedule": tfmot.sparsity.keras.PolynomialDecay(
@@ -46,25 +48,61 @@ def pruning_params(options: PruneOptions, steps_per_epoch: int) -> dict:
 
 
 def prune_model(baseline, dataset: Dataset, model_options: ModelOptions, options: PruneOptions,
-                batch_size: int = 32, seed: int = 42, verbose: int = 2):
-    """Fine-tune a clone of `baseline` under magnitude pruning; return the stripped model."""
+                batch_size: int = 32, seed: int = 42, verbose: int = 2,
+                train_options: TrainOptions | None = None):
+    """Fine-tune a clone of `baseline` under magnitude pruning; return the stripped model.
+
+    It runs `options.epochs` epochs, or more when that is under `options.min_steps` steps.
+    The fine-tuning uses the training recipe of `train_options` (augmentation, class weights,
+    label smoothing; its schedule without warm-up, from `options.learning_rate`), but runs every
+    epoch: the sparsity schedule must reach its target. BatchNorm layers are not pruned; they
+    keep training (or stay in inference mode where the baseline froze them), and the int8
+    conversion folds them into the pruned convolutions, whose zeros survive the folding.
+    """
     from pipeline._tf import tfmot
 
+    train_options = train_options or TrainOptions()
+    train_options = replace(train_options, batch_size=batch_size, seed=seed)
     set_seed(seed)
     spec = get_spec(model_options.architecture)
-    x_train = normalize(dataset.x_train, spec.mean, spec.std)
-    x_val = normalize(dataset.x_val, spec.mean, spec.std)
-    steps = math.ceil(len(x_train) / batch_size)
-    wrapped = tfmot.sparsity.keras.prune_low_magnitude(clone(baseline), **pruning_params(options, steps))
-    compile_model(wrapped, options.learning_rate)
-    wrapped.fit(
-        x_train, dataset.y_train, validation_data=(x_val, dataset.y_val),
-        epochs=options.epochs, batch_size=batch_size, shuffle=True, verbose=verbose,
-        callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
-    )
+    steps = math.ceil(len(dataset.x_train) / batch_size)
+    # a small dataset gives few steps per epoch: run enough epochs for `min_steps` steps
+    options = replace(options, epochs=max(options.epochs, math.ceil(options.min_steps / steps)))
+    wrapped = _wrap_for_pruning(clone(baseline), options, steps)
+    fit(wrapped, dataset, spec, train_options, epochs=options.epochs,
+        learning_rate=options.learning_rate, verbose=verbose, early_stopping=False, warmup=False,
+        callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     stripped = tfmot.sparsity.keras.strip_pruning(wrapped)
     compile_model(stripped, options.learning_rate)
     return stripped
+
+
+def _wrap_for_pruning(model, options: PruneOptions, steps_per_epoch: int):
+    """`prune_low_magnitude` on every Conv2D/Dense layer with at least `options.min_weights` weights.
+
+    Smaller layers (the first convolution, a small classifier) and depthwise filters stay dense:
+    pruning them costs the most accuracy per byte saved. The pruned layers get a slightly
+    higher target so that `final_sparsity` still holds over all kernel weights together.
+    Structured M:N sparsity (`m_by_n`) applies to every Conv2D/Dense layer.
+    """
+    from pipeline._tf import keras, tfmot
+
+    sizes = {layer.name: int(np.prod(kernel.shape)) for layer in model.layers
+             if (kernel := getattr(layer, "kernel", getattr(layer, "depthwise_kernel", None))) is not None}
+    structured = options.m_by_n is not None  # an M:N pattern is for every layer's kernel
+    big = {layer.name for layer in model.layers if layer.name in sizes
+           and (structured or sizes[layer.name] >= options.min_weights)
+           and not isinstance(layer, keras.layers.DepthwiseConv2D)}
+    if not structured and big:
+        scale = sum(sizes.values()) / sum(sizes[name] for name in big)
+        options = replace(options, initial_sparsity=min(0.99, options.initial_sparsity * scale),
+                          final_sparsity=min(0.99, options.final_sparsity * scale))
+    params = pruning_params(options, steps_per_epoch)
+
+    def maybe_prune(layer):
+        return tfmot.sparsity.keras.prune_low_magnitude(layer, **params) if layer.name in big else layer
+
+    return keras.models.clone_model(model, clone_function=maybe_prune)
 
 
 def keras_sparsity(model) -> dict:

@@ -60,7 +60,7 @@ def _build_baseline(parent, dataset, c: PipelineConfig, verbose):
 
 def _build_pruned(parent, dataset, c: PipelineConfig, verbose):
     return prune_model(parent, dataset, c.model, c.prune, batch_size=c.train.batch_size,
-                       seed=c.train.seed, verbose=verbose)
+                       seed=c.train.seed, verbose=verbose, train_options=c.train)
 
 
 def _baseline_options(c: PipelineConfig) -> tuple:

@@ -139,13 +139,15 @@ def test_pruning_does_not_modify_baseline():
     base = train_baseline(ds, ModelOptions(), TrainOptions(epochs=1), verbose=0)
     before = [w.copy() for w in base.get_weights()]
     layer_types = [type(layer).__name__ for layer in base.layers]
-    pruned = prune_model(base, ds, ModelOptions(), PruneOptions(epochs=1, final_sparsity=0.7),
-                         verbose=0)
+    pruned = prune_model(base, ds, ModelOptions(),
+                         PruneOptions(epochs=1, min_steps=0, final_sparsity=0.7), verbose=0)
     assert [type(layer).__name__ for layer in base.layers] == layer_types
     assert "PruneLowMagnitude" not in layer_types
     assert all(np.array_equal(a, b) for a, b in zip(before, base.get_weights()))
-    kernel = pruned.get_layer("fc1").kernel.numpy()
-    assert np.mean(kernel == 0) == pytest.approx(0.7, abs=0.01)
+    from pipeline.prune import keras_sparsity
+
+    assert keras_sparsity(pruned)["overall"] == pytest.approx(0.7, abs=0.01)
+    assert np.mean(pruned.get_layer("fc1").kernel.numpy() == 0) > 0.7  # small layers stay dense
 
 
 def test_mlkit_and_mediapipe_in_report(digits_run):

@@ -159,8 +159,13 @@ def test_pqat_keeps_the_pruned_sparsity(run):
     assert v["pruned_int8"]["sparsity"]["overall"] == pytest.approx(target, abs=0.01)
     assert v["pqat_int8"]["sparsity"]["overall"] == pytest.approx(target, abs=0.01)
     assert v["qat_int8"]["sparsity"]["overall"] < 0.05  # QAT alone prunes nothing
+    pruned = v["pruned_int8"]["sparsity"]["tensors"]
     for name, fraction in v["pqat_int8"]["sparsity"]["tensors"].items():
-        assert fraction == pytest.approx(target, abs=0.01), name
+        # every tensor keeps its pruned fraction: the large ones slightly above the target
+        # (they make up for the small layers that pruning leaves dense), the small ones dense
+        assert fraction >= target - 0.01 or fraction < 0.05, name
+    assert sorted(v["pqat_int8"]["sparsity"]["tensors"].values()) == \
+        pytest.approx(sorted(pruned.values()), abs=0.02)
 
 
 @pytest.mark.slow

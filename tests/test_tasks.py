@@ -19,7 +19,8 @@ def _invoke(*args, cwd=ROOT):
 def test_list_shows_every_task_with_a_summary():
     out = _invoke("--list").stdout
     for name in ("model", "train", "evaluate", "build-apk", "check-mlkit", "emulator-test",
-                 "report", "benchmark", "setup-android", "android-assets"):
+                 "report", "benchmark", "setup-android", "android-assets", "synthetic-data",
+                 "robolectric-test"):
         assert f"  {name} " in out, name
 
 
@@ -27,7 +28,7 @@ def test_every_model_option_has_help():
     out = _invoke("--help", "model").stdout
     for option in ("--data", "--name", "--epochs", "--final-sparsity", "--prune-epochs",
                    "--architecture", "--image-size", "--force", "--quick", "--presets",
-                   "--sweep", "--max-accuracy-drop"):
+                   "--sweep", "--max-accuracy-drop", "--augment", "--width", "--weights"):
         line = next(l for l in out.splitlines()
                     if f"{option}=" in l or l.rstrip().endswith(option) or f"{option} " in l)
         flags, _, help_text = line.strip().partition("   ")
@@ -151,7 +152,9 @@ def test_console_command_has_the_same_tasks_and_help_as_invoke(tmp_path):
     theirs = _invoke("--list").stdout
     names = lambda out: [l.split()[0] for l in out.splitlines() if l.startswith("  ") and  # noqa
                          not l.startswith("   ")]
-    assert names(ours.stdout) == names(theirs) and len(names(theirs)) == 11
+    from pipeline.cli import ns
+
+    assert names(ours.stdout) == names(theirs) and len(names(theirs)) == len(ns.tasks) == 12
     help_ours = subprocess.run([*command, "--help", "model"], cwd=tmp_path, capture_output=True,
                                text=True, env=env, timeout=120).stdout
     assert "-e INT, --epochs=INT" in help_ours and "--final-sparsity=FLOAT" in help_ours
