@@ -38,7 +38,7 @@ import numpy as np
 from pipeline.android.apk import ApkOptions, build_apk
 from pipeline.android.toolchain import ToolchainOptions
 from pipeline.artifacts import ModelDir
-from pipeline.config import PipelineConfig
+from pipeline.config import DataOptions, PipelineConfig
 from pipeline.convert import convert_variant
 from pipeline.errors import PipelineError
 from pipeline.flow import run_model
@@ -46,6 +46,7 @@ from pipeline.fsutil import atomic_write_json
 from pipeline.optimize import with_presets
 from pipeline.report import write_report
 from pipeline.runlog import log as default_log, package_versions
+from pipeline.synthetic import SyntheticOptions, generate
 
 TARGET_GZIP_RATIO = 12.0  # gzip(float32) / gzip(deployable)
 TARGET_MAX_DROP = 0.005  # accuracy, float32 minus deployable (0.005 = half a point)
@@ -145,8 +146,6 @@ def _pipeline_part(cfg: PipelineConfig, force: bool, runs: int, log, verbose: in
 
 def _default_build_part(config: PipelineConfig, log, verbose: int) -> dict:
     """`invoke build-apk` with the default options, every stage rebuilt: model, then APK."""
-    from pipeline.flow import run_model
-
     cfg = replace(config, name=f"{config.name}-default-benchmark")
     t0 = time.perf_counter()
     result = run_model(cfg, force=True, log=log, verbose=verbose)
@@ -160,10 +159,6 @@ def _default_build_part(config: PipelineConfig, log, verbose: int) -> dict:
 
 def _second_dataset_part(config: PipelineConfig, log, verbose: int) -> dict:
     """Default options (the config's, minus its data) on the generated shapes-and-glyphs set."""
-    from pipeline.config import DataOptions
-    from pipeline.flow import run_model
-    from pipeline.synthetic import SyntheticOptions, generate
-
     data_dir = Path(config.out_dir) / ".benchmark-data" / "shapes"
     options = SyntheticOptions()
     generate(data_dir, options, DataOptions())

@@ -31,6 +31,13 @@ def _results(dep_ratio=12.5, delta=+0.002, speedup=2.1):
         "mobilenet": {"model": "MobileNetV2 alpha 1.0, 224x224", "speedup": speed,
                       "builtin_kernels": {"speedup": speed}},
         "apk": {"build_s": 3.2},
+        "default_build": {"model_s": 100.0, "apk": {"build_s": 3.2}, "total_s": 103.2 if delta > 0 else 200.0,
+                          "apk_included": True, "deployable_accuracy": 0.98},
+        "second_dataset": {"dataset": "generated", "test_images": 160,
+                           "float32": {"accuracy": 0.95, "gzip_bytes": 700_000},
+                           "deployable": {"name": "pruned_int8", "accuracy": 0.95 + delta * 5,
+                                          "gzip_bytes": int(700_000 / dep_ratio)},
+                           "gzip_ratio": dep_ratio, "accuracy_delta": delta * 5, "wall_s": 55.0},
     }
 
 
@@ -41,8 +48,8 @@ def test_speedups_are_median_ratios():
 
 
 @pytest.mark.parametrize("ratio, delta, speedup, met", [
-    (12.5, +0.002, 2.1, [True, True, True, True, None]),
-    (9.0, -0.02, 1.5, [False, False, False, False, None]),
+    (12.5, +0.002, 2.1, [True, True, True, True, None, True, True, True]),
+    (9.0, -0.02, 1.5, [False, False, False, False, None, False, False, False]),
 ])
 def test_verdicts_judge_each_target(ratio, delta, speedup, met):
     verdicts = benchmark._verdicts(_results(ratio, delta, speedup))
@@ -57,6 +64,8 @@ def test_table_shows_every_part_and_is_json_ready():
     assert "*pruned_int8" in text and "12.5" in text and "APK build: 3.2 s" in text
     assert "✓ deployable (pruned_int8) >= 12x smaller gzipped: 12.5x" in text
     assert "Stage wall time (s): keras 10.0, convert 2.5; total 12.5" in text
+    assert "Default build-apk from scratch: model 100.0 s + APK 3.2 s = 103.2 s" in text
+    assert "Second dataset (generated shapes/glyphs, 160 test images" in text
     json.dumps(results)  # what run_benchmark writes
 
 
