@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from pipeline.errors import ConfigError
+from pipeline.runlog import log
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,22 @@ def _download(file_name: str, origin: str, file_hash: str | None, cached: Path) 
         ) from None
 
 
+def _stored_shapes(path: Path) -> dict[str, list[tuple]]:
+    """Layer name -> the shapes of its weights in a Keras .h5 weights (or model) file."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        group = f["model_weights"] if "model_weights" in f else f
+        out = {}
+        for name in group.attrs.get("layer_names", []):
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            layer = group[name]
+            weights = [w.decode() if isinstance(w, bytes) else str(w)
+                       for w in layer.attrs.get("weight_names", [])]
+            out[name] = [tuple(layer[w].shape) for w in weights]
+    return out
+
+
 def _missing_weights(path: Path) -> ConfigError:
     return ConfigError(
         f"model.weights file {path} does not exist",
@@ -269,13 +286,29 @@ def _missing_weights(path: Path) -> ConfigError:
     )
 
 
-def _load_weights(model, path: Path) -> None:
+def _load_weights(model, path: Path) -> int:
+    """Load `path` by layer name; returns how many layers got weights from it (and says so).
+
+    A file that matches no layer of the model is an error: it was saved from another network.
+    """
     if not path.is_file():
         raise _missing_weights(path)
+    layers = [layer for layer in model.layers if layer.weights]
     try:
+        stored = _stored_shapes(path)
         model.load_weights(str(path), by_name=True, skip_mismatch=True)
     except Exception as exc:  # h5py / Keras raise many types for a bad file
         raise ConfigError(
             f"model.weights file {path} could not be loaded ({exc})",
             "use a Keras .h5 weights file saved from the same architecture",
         ) from None
+    loaded = sum(stored.get(layer.name) == [tuple(w.shape) for w in layer.weights] for layer in layers)
+    if loaded == 0:
+        raise ConfigError(
+            f"model.weights file {path} matches no layer of {model.name} (0 of {len(layers)} "
+            "layers loaded by name and shape)",
+            "use weights saved from the same architecture (and --width / --image-size), or leave "
+            "model.weights unset")
+    log(f"    {path.name}: weights loaded for {loaded} of {len(layers)} layers"
+        + ("" if loaded == len(layers) else " (the others keep their initial values)"))
+    return loaded
