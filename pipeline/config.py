@@ -17,7 +17,9 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from pipeline.architectures import ARCHITECTURES
 from pipeline.errors import ConfigError
+from pipeline.variants import known_variants
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -97,8 +99,6 @@ class ModelOptions:
     width: float = 0.0
 
     def __post_init__(self):
-        from pipeline.architectures import ARCHITECTURES
-
         if self.architecture not in ARCHITECTURES:
             raise ConfigError(
                 f"model.architecture = {self.architecture!r} is not a known architecture",
@@ -259,8 +259,6 @@ class ConvertOptions:
     qat_learning_rate: float = 5e-4
 
     def __post_init__(self):
-        from pipeline.variants import known_variants
-
         known = known_variants()
         for v in (*self.variants, self.deployable):
             if v not in known:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline._quiet import native_stderr_captured
+from pipeline.crossruntime import mediapipe_agreement
 from pipeline.metadata import read_metadata
 from pipeline.quantspec import check_quantization, weight_sparsity
 from pipeline.tflite_file import parse_model
@@ -146,8 +147,6 @@ def validate_variant(model: bytes, images: np.ndarray, labels: np.ndarray,
         "confusion_matrix": confusion_matrix(labels, top1, keras_scores.shape[1]).tolist(),
     }
     if mediapipe_labels is not None:
-        from pipeline.crossruntime import mediapipe_agreement
-
         report["mediapipe"] = mediapipe_agreement(model, images, result.scores, mediapipe_labels)
     if quantized:
         checks = check_quantization(parsed, io_dtype="uint8")
