@@ -1,0 +1,45 @@
+"""One worker of the two-process MultiWorkerMirroredStrategy test (tests/test_distribute.py).
+
+Run as `python tests/_mw_worker.py OUT CHECKPOINTS` with TF_CONFIG set: trains and prunes a
+tiny model on fixed data and writes its weights and kernel sparsity to OUT (.npz).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.distribute import DistributedFit, kernel_sparsity, strategy_for, train_and_prune
+
+SPARSITY = 0.5
+
+
+def build():
+    from pipeline._tf import keras
+
+    return keras.Sequential([
+        keras.layers.Input((8, 8, 1)),
+        keras.layers.Conv2D(4, 3, activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+
+
+def main(out: str, checkpoints: str, strategy_name: str = "multi-worker") -> None:
+    strategy = strategy_for(strategy_name)  # first: before any other TensorFlow operation
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 8, 8, 1)).astype(np.float32)
+    y = (x.mean(axis=(1, 2, 3)) > 0).astype(np.int64) + (x[:, 0, 0, 0] > 1).astype(np.int64)
+    options = DistributedFit(epochs=2, prune_epochs=2, batch_size=8, final_sparsity=SPARSITY)
+    result = train_and_prune(build, (x, y), options, strategy, Path(checkpoints))
+    weights = result.pruned.get_weights()
+    np.savez(out, replicas=result.replicas, global_batch=result.global_batch,
+             sparsity=kernel_sparsity(result.pruned),
+             **{f"w{i}": w for i, w in enumerate(weights)},
+             **{f"b{i}": w for i, w in enumerate(result.baseline.get_weights())})
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
