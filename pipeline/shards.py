@@ -39,7 +39,9 @@ from pipeline.imageops import IMAGE_SUFFIXES, ImageTooLargeError, load_rgb, resi
 SHARD_BYTES = 32 * 1024 * 1024
 SHARDS_VERSION = 1
 ORDER_SEED = 0
+PREFETCH = 2  # elements (batches, when batched) read ahead; AUTOTUNE grows it with the epoch
 _IN_PROCESS_BELOW = 64  # fewer images than this are decoded without starting a pool
+_HASH_CHUNK = 1024
 Progress = Callable[[int, int], None]
 
 
@@ -103,7 +105,7 @@ class ShardSet:
 def cached_shards(items: Sequence[tuple[Path, int]], image_size: int, cache: StageCache,
                   progress: Progress | None = None, workers: int | None = None) -> ShardSet:
     """The shards of `items` at `image_size`: read from `cache`, or decoded and written once."""
-    items = [(Path(p), int(label)) for p, label in items]
+    items = [(p if isinstance(p, Path) else Path(p), int(label)) for p, label in items]
     key = stage_key("shards", SHARDS_VERSION, image_size, shard_images(image_size), ORDER_SEED,
                     content_digest(items))
     workers = workers or len(os.sched_getaffinity(0))
@@ -116,11 +118,12 @@ def cached_shards(items: Sequence[tuple[Path, int]], image_size: int, cache: Sta
 
 def content_digest(items: Sequence[tuple[Path, int]]) -> str:
     """A hash of every item's label, file name and bytes, in order (files read in threads)."""
+    total = hashlib.sha256()
     with ThreadPoolExecutor(max_workers=4) as pool:
-        digests = pool.map(_file_digest, [p for p, _ in items])
-        total = hashlib.sha256()
-        for (path, label), digest in zip(items, digests):
-            total.update(f"{label}\0{path.name}\0".encode("utf-8", "surrogateescape") + digest)
+        for start in range(0, len(items), _HASH_CHUNK):  # a Future per file, a chunk at a time
+            chunk = items[start:start + _HASH_CHUNK]
+            for (path, label), digest in zip(chunk, pool.map(_file_digest, [p for p, _ in chunk])):
+                total.update(f"{label}\0{path.name}\0".encode("utf-8", "surrogateescape") + digest)
     return total.hexdigest()
 
 
@@ -160,6 +163,7 @@ def decode(path: str, image_size: int) -> tuple[np.ndarray | None, str]:
 def _write(items, image_size: int, folder: Path, progress: Progress | None, workers: int) -> None:
     order = np.random.default_rng(ORDER_SEED).permutation(len(items))
     per_shard = shard_images(image_size)
+    buffer = np.empty((min(per_shard, len(items)), image_size, image_size, 3), np.uint8)
     counts, index, labels, skipped, done = [], [], [], [], 0
     pool = None
     if workers > 1 and len(items) >= _IN_PROCESS_BELOW:
@@ -171,20 +175,21 @@ def _write(items, image_size: int, folder: Path, progress: Progress | None, work
             sizes = [image_size] * len(paths)
             results = (pool.map(decode, paths, sizes, chunksize=max(1, len(paths) // (4 * workers)))
                        if pool else map(decode, paths, sizes))
-            kept = []
+            kept = 0
             for i, (rgb, reason) in zip(chunk, results):
                 done += 1
                 if rgb is None:
                     skipped.append((str(items[i][0]), reason))
                 else:
-                    kept.append(rgb)
+                    buffer[kept] = rgb
+                    kept += 1
                     index.append(int(i))
                     labels.append(items[i][1])
                 if progress:
                     progress(done, len(items))
             if kept:
-                _save_shard(folder, len(counts), np.stack(kept), labels[-len(kept):])
-                counts.append(len(kept))
+                _save_shard(folder, len(counts), buffer[:kept], labels[-kept:])
+                counts.append(kept)
     finally:
         if pool:
             pool.shutdown(cancel_futures=True)
@@ -243,4 +248,4 @@ def _reader(shards: ShardSet, mask: np.ndarray, mean, std, batch_size, shuffle, 
                 num_parallel_calls=tf.data.AUTOTUNE)
     if batch_size:
         ds = ds.batch(batch_size)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.prefetch(PREFETCH)
