@@ -40,7 +40,8 @@ DISK_CHECK_SIZE = 224
 _MARK = ".generated"
 
 
-def run_scale_benchmark(work_dir: Path, sizes=SIZES, image_size: int = 96, log=print) -> dict:
+def run_scale_benchmark(work_dir: Path, sizes=SIZES, image_size: int = 96, log=print,
+                        disk_check_images: int = 300) -> dict:
     """Measure every size (see the module docstring); the datasets stay in `work_dir`."""
     work_dir = Path(work_dir)
     rows = []
@@ -56,7 +57,7 @@ def run_scale_benchmark(work_dir: Path, sizes=SIZES, image_size: int = 96, log=p
             log(_line(row))
         rows[-3]["disk_bytes_per_image"] = _disk_bytes(cache) / rows[-3]["stored"]
     disk = {image_size: rows[0]["disk_bytes_per_image"],
-            DISK_CHECK_SIZE: _disk_check(work_dir, DISK_CHECK_SIZE)}
+            DISK_CHECK_SIZE: _disk_check(work_dir, DISK_CHECK_SIZE, disk_check_images)}
     return {"image_size": image_size, "cores": len(os.sched_getaffinity(0)), "rows": rows,
             "disk_bytes_per_image": disk,
             "disk_bytes_per_10000_images": {k: v * 10_000 for k, v in disk.items()}}
@@ -80,7 +81,7 @@ def _disk_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*.npy"))
 
 
-def _disk_check(work_dir: Path, size: int, count: int = 300) -> float:
+def _disk_check(work_dir: Path, size: int, count: int) -> float:
     """Bytes on disk per image of shards at `size` (a small set is enough: the layout is fixed)."""
     folder = make_synthetic_folder(work_dir / f"images-{count}", count)
     cache = work_dir / f"cache-disk-{size}"
