@@ -34,7 +34,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from pipeline.cache import StageCache, stage_key
-from pipeline.imageops import IMAGE_SUFFIXES, ImageTooLargeError, load_rgb, resize_rgb
+from pipeline.data import _decode, _unusable  # the data stage's decode and reasons to skip
+from pipeline.imageops import resize_rgb
 
 SHARD_BYTES = 32 * 1024 * 1024
 SHARDS_VERSION = 1
@@ -142,19 +143,16 @@ def _file_digest(path: Path) -> bytes:
 # Writing.
 
 def decode(path: str, image_size: int) -> tuple[np.ndarray | None, str]:
-    """`resize_rgb(load_rgb(path))`, or (None, why the file cannot be used). Runs in the pool."""
-    from PIL import Image
-
-    if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
-        return None, f"not an image file (expected {', '.join(IMAGE_SUFFIXES)})"
-    try:
-        rgb = load_rgb(Path(path))
-    except (ImageTooLargeError, Image.DecompressionBombError) as exc:
-        return None, f"too large to decode safely, a decompression bomb? ({exc})"
-    except MemoryError:
-        return None, "not enough memory to decode it"
-    except Exception as exc:  # noqa: BLE001 - Pillow raises OSError, ValueError, SyntaxError, ...
-        return None, f"not a readable image ({type(exc).__name__}: {exc})"
+    """`resize_rgb(load_rgb(path))`, or (None, why the file cannot be used: the data stage's
+    own reasons, word for word). Runs in the pool."""
+    file = Path(path)
+    reason = _unusable(file)
+    if reason:
+        return None, reason
+    why: list[tuple[str, str]] = []
+    rgb = _decode(file, why)
+    if rgb is None:
+        return None, why[0][1]
     if rgb.shape[0] == 0 or rgb.shape[1] == 0:
         return None, "image has zero width or height"
     return resize_rgb(rgb, image_size, image_size), ""

@@ -80,3 +80,27 @@ def test_decoding_in_a_pool_matches_in_process(tmp_path):
     assert pooled.key == alone.key
     assert np.array_equal(pooled.images(range(70))[0], alone.images(range(70))[0])
     assert np.array_equal(pooled.item_index, alone.item_index)
+
+
+def test_a_streamed_folder_splits_exactly_as_the_in_memory_loader(tmp_path):
+    from pipeline.config import DataOptions
+    from pipeline.data import load_dataset
+    from pipeline.streamdata import streamed_dataset
+
+    rng = np.random.default_rng(5)
+    for name, n in (("cat", 9), ("dog", 12), ("owl", 7)):
+        for i, (path, _) in enumerate(_images(tmp_path / "data" / name, n, rng)):
+            path.rename(path.with_name(f"{name}{i:02d}{path.suffix}"))
+    (tmp_path / "data" / "dog" / "notes.txt").write_text("not an image")
+    (tmp_path / "data" / "owl" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    options = DataOptions(data_dir=str(tmp_path / "data"))
+    memory = load_dataset(options, SIZE)
+    streamed = streamed_dataset(options, SIZE, StageCache(tmp_path / "cache"))
+    assert streamed.class_names == memory.class_names
+    assert sorted(streamed.skipped) == sorted(memory.skipped)
+    for split in ("train", "val", "test"):
+        x, y = streamed.arrays(split)
+        assert np.array_equal(x, getattr(memory, f"x_{split}")), split
+        assert np.array_equal(y, getattr(memory, f"y_{split}")), split
+    labels = sorted(int(y) for _, y in streamed.dataset("val", (0, 0, 0), (1, 1, 1)))
+    assert labels == sorted(memory.y_val.tolist())
