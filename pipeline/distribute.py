@@ -60,6 +60,8 @@ class DistributedFit:
       batch_size: images per replica per step (the global batch is this times the replicas).
       learning_rate: Adam's learning rate, in both phases.
       final_sparsity: the kernels' zero fraction reached at the end of the pruning phase.
+      qat_epochs: epochs of quantization-aware training: of the pruned model, preserving its
+        sparsity (PQAT), or of the trained one without a pruning phase; 0 = none.
       seed: seeds Keras (weights, shuffling) on every worker alike.
       steps_per_epoch: steps of an epoch; None = the training images / the global batch.
     """
@@ -69,13 +71,14 @@ class DistributedFit:
     batch_size: int = 32
     learning_rate: float = 1e-3
     final_sparsity: float = 0.5
+    qat_epochs: int = 0
     seed: int = 42
     steps_per_epoch: int | None = None
 
     def __post_init__(self):
-        for name in ("epochs", "prune_epochs", "batch_size"):
+        for name in ("epochs", "prune_epochs", "qat_epochs", "batch_size"):
             value = getattr(self, name)
-            lowest = 0 if name == "prune_epochs" else 1
+            lowest = 0 if name in ("prune_epochs", "qat_epochs") else 1
             if not isinstance(value, int) or value < lowest:
                 raise ConfigError(f"DistributedFit.{name} must be an integer >= {lowest}, got {value!r}")
         if not 0.0 <= self.final_sparsity < 1.0:
@@ -173,18 +176,22 @@ def is_chief(environ: Mapping[str, str] | None = None) -> bool:
 @dataclass(frozen=True)
 class DistributedResult:
     """`baseline`: the trained model; `pruned`: its pruned fine-tune, stripped of the pruning
-    wrappers (None without a pruning phase); `replicas`: replicas kept in sync;
-    `global_batch`: images per step over all replicas."""
+    wrappers (None without a pruning phase); `qat`: the quantization-aware fine-tune of the
+    pruned model (sparsity kept) or of the baseline, for the TFLite converter (None without a
+    QAT phase);
+    `replicas`: replicas kept in sync; `global_batch`: images per step over all replicas."""
 
     baseline: object
     pruned: object | None
+    qat: object | None
     replicas: int
     global_batch: int
 
 
 def train_and_prune(build: Callable[[], object], data, options: DistributedFit, strategy,
                     checkpoint_dir: Path, verbose: int = 0) -> DistributedResult:
-    """Fit `build()` on `data` under `strategy`, then fine-tune a clone under magnitude pruning.
+    """Fit `build()` on `data` under `strategy`, then fine-tune a clone under magnitude pruning
+    (and, with `options.qat_epochs`, a quantization-aware clone of that).
 
     `build` returns an uncompiled tf_keras model with a softmax output; it is called inside
     `strategy.scope()`. `data` is `(x, y)` arrays (x already normalized) or a `tf.data.Dataset`
@@ -198,26 +205,44 @@ def train_and_prune(build: Callable[[], object], data, options: DistributedFit, 
 
     keras.utils.set_random_seed(options.seed)
     dataset, steps = _batches(data, options, strategy)
-    checkpoint_dir = Path(checkpoint_dir)
+    fit = _Fit(dataset, steps, Path(checkpoint_dir), verbose)
     with strategy.scope():
         model = build()
         _compile(model, options.learning_rate)
-    model.fit(dataset, epochs=options.epochs, steps_per_epoch=steps, verbose=verbose,
-              callbacks=[_backup(checkpoint_dir / "train", delete=False)])
-    pruned = None
+    fit(model, options.epochs, "train", keep=True)
+    pruned = qat = None
     if options.prune_epochs:
         with strategy.scope():
             wrapped = tfmot.sparsity.keras.prune_low_magnitude(
                 _clone(model), pruning_schedule=_schedule(options, steps))
             _compile(wrapped, options.learning_rate)
-        wrapped.fit(dataset, epochs=options.prune_epochs, steps_per_epoch=steps, verbose=verbose,
-                    callbacks=[tfmot.sparsity.keras.UpdatePruningStep(),
-                               _backup(checkpoint_dir / "prune", delete=True)])
+        fit(wrapped, options.prune_epochs, "prune", tfmot.sparsity.keras.UpdatePruningStep())
         with strategy.scope():
             pruned = tfmot.sparsity.keras.strip_pruning(wrapped)
             _compile(pruned, options.learning_rate)
-    return DistributedResult(model, pruned, strategy.num_replicas_in_sync,
+    if options.qat_epochs:
+        with strategy.scope():
+            qat = _quantize_aware(pruned, model)
+            _compile(qat, options.learning_rate)
+        fit(qat, options.qat_epochs, "qat")
+        _average_ranges(qat, strategy)
+    return DistributedResult(model, pruned, qat, strategy.num_replicas_in_sync,
                              global_batch_size(options.batch_size, strategy))
+
+
+@dataclass(frozen=True)
+class _Fit:
+    """One phase's `fit`: the shared dataset and steps, and the phase's own checkpoints."""
+
+    dataset: object
+    steps: int
+    checkpoint_dir: Path
+    verbose: int
+
+    def __call__(self, model, epochs: int, phase: str, *callbacks, keep: bool = False) -> None:
+        backup = _backup(self.checkpoint_dir / phase, delete=not keep)
+        model.fit(self.dataset, epochs=epochs, steps_per_epoch=self.steps, verbose=self.verbose,
+                  callbacks=[*callbacks, backup])
 
 
 def _batches(data, options: DistributedFit, strategy):
@@ -252,6 +277,40 @@ def _schedule(options: DistributedFit, steps: int):
     return tfmot.sparsity.keras.PolynomialDecay(
         initial_sparsity=0.0, final_sparsity=options.final_sparsity, begin_step=0,
         end_step=(last // frequency) * frequency, frequency=frequency)
+
+
+def _quantize_aware(pruned, baseline):
+    """QAT of the baseline, or sparsity-preserving QAT (PQAT) of the pruned model."""
+    from pipeline._tf import tfmot
+
+    quant = tfmot.quantization.keras
+    if pruned is None:
+        return quant.quantize_model(_clone(baseline))
+    return quant.quantize_apply(quant.quantize_annotate_model(_clone(pruned)),
+                                tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme())
+
+
+def _average_ranges(model, strategy) -> None:
+    """Give every worker the mean of the workers' activation ranges.
+
+    Gradients are all-reduced, but a quantizer's range is a moving average of the batches one
+    worker saw (measured: the input layer's range differed between two workers), so without
+    this each worker would hold a model of its own.
+    """
+    from pipeline._tf import tf
+
+    ranges = [w for w in model.non_trainable_weights if w.dtype == tf.float32]
+    if strategy.num_replicas_in_sync == 1 or not ranges:
+        return
+
+    @tf.function
+    def mean():
+        context = tf.distribute.get_replica_context()
+        return [context.all_reduce(tf.distribute.ReduceOp.MEAN, w.read_value()) for w in ranges]
+
+    values = strategy.run(mean)
+    for weight, value in zip(ranges, values):
+        weight.assign(strategy.experimental_local_results(value)[0])
 
 
 def _compile(model, learning_rate: float) -> None:

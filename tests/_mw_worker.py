@@ -32,13 +32,15 @@ def main(out: str, checkpoints: str, strategy_name: str = "multi-worker") -> Non
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 8, 8, 1)).astype(np.float32)
     y = (x.mean(axis=(1, 2, 3)) > 0).astype(np.int64) + (x[:, 0, 0, 0] > 1).astype(np.int64)
-    options = DistributedFit(epochs=2, prune_epochs=2, batch_size=8, final_sparsity=SPARSITY)
+    options = DistributedFit(epochs=2, prune_epochs=2, qat_epochs=1, batch_size=8,
+                             final_sparsity=SPARSITY)
     result = train_and_prune(build, (x, y), options, strategy, Path(checkpoints))
     weights = result.pruned.get_weights()
     np.savez(out, replicas=result.replicas, global_batch=result.global_batch,
              sparsity=kernel_sparsity(result.pruned),
              **{f"w{i}": w for i, w in enumerate(weights)},
-             **{f"b{i}": w for i, w in enumerate(result.baseline.get_weights())})
+             **{f"b{i}": w for i, w in enumerate(result.baseline.get_weights())},
+             **{f"q{i}": w for i, w in enumerate(result.qat.get_weights())})
 
 
 if __name__ == "__main__":

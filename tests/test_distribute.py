@@ -1,8 +1,9 @@
 """tf.distribute: the --strategy choice, TF_CONFIG's checks, and a real two-worker run.
 
-The two-worker test starts two processes on 127.0.0.1 (CPU only) that train and prune the
-same tiny model under MultiWorkerMirroredStrategy; gradients are all-reduced every step, so
-both must end with identical weights, and the pruned kernels must have the target sparsity.
+The two-worker test starts two processes on 127.0.0.1 (CPU only) that train, prune and
+quantization-aware fine-tune (PQAT) the same tiny model under MultiWorkerMirroredStrategy;
+gradients are all-reduced every step and the activation ranges averaged at the end, so both
+must end with identical weights, and the pruned kernels must have the target sparsity.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def _start(out: Path, ports, index, checkpoints: Path):
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_two_workers_end_with_identical_pruned_weights(tmp_path):
+def test_two_workers_end_with_identical_pruned_and_qat_weights(tmp_path):
     ports = _free_ports(2)
     outs = [tmp_path / f"worker{i}.npz" for i in range(2)]
     procs = [_start(outs[i], ports, i, tmp_path / f"ckpt{i}") for i in range(2)]
@@ -124,12 +125,14 @@ def test_two_workers_end_with_identical_pruned_weights(tmp_path):
         assert proc.returncode == 0, log[-3000:]
     first, second = (np.load(o) for o in outs)
     assert int(first["replicas"]) == 2 and int(first["global_batch"]) == 16
-    weights = sorted(k for k in first.files if k[0] in "wb")
-    assert weights and weights == sorted(k for k in second.files if k[0] in "wb")
+    weights = sorted(k for k in first.files if k[0] in "wbq")
+    assert weights and weights == sorted(k for k in second.files if k[0] in "wbq")
     for key in weights:
         np.testing.assert_array_equal(first[key], second[key], err_msg=key)
     assert float(first["sparsity"]) == pytest.approx(0.5, abs=0.01)
     assert not np.array_equal(first["b2"], first["w2"])  # the pruning phase changed the model
+    qat_kernel = next(first[k] for k in sorted(first.files) if k[0] == "q" and first[k].shape == (144, 3))
+    assert float(np.mean(qat_kernel == 0)) == pytest.approx(0.5, abs=0.01)  # PQAT kept it
 
 
 @pytest.mark.slow
