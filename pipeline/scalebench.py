@@ -129,9 +129,11 @@ def _make_image(path: str, index: int) -> None:
 # The measured child processes.
 
 def _child(phase: str, folder: Path, cache: Path, image_size: int) -> dict:
+    root = str(Path(__file__).resolve().parents[1])  # this checkout's package, from any folder
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p))
     done = subprocess.run(
         [sys.executable, "-m", "pipeline.scalebench", phase, str(folder), str(cache), str(image_size)],
-        capture_output=True, text=True, timeout=3600, check=False)
+        env=env, capture_output=True, text=True, timeout=3600, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"scale benchmark child ({phase}) failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
