@@ -189,7 +189,7 @@ class DistributedResult:
 
 
 def train_and_prune(build: Callable[[], object], data, options: DistributedFit, strategy,
-                    checkpoint_dir: Path, verbose: int = 0) -> DistributedResult:
+                    checkpoint_dir: Path, verbose: int = 0, callbacks=()) -> DistributedResult:
     """Fit `build()` on `data` under `strategy`, then fine-tune a clone under magnitude pruning
     (and, with `options.qat_epochs`, a quantization-aware clone of that).
 
@@ -200,12 +200,13 @@ def train_and_prune(build: Callable[[], object], data, options: DistributedFit, 
     `BackupAndRestore` state: running the same call again after a kill resumes from the last
     finished epoch; the finished training phase is kept, so a rerun goes straight to pruning.
     Remove the folder once the result is stored (it belongs to this data and these options).
+    `callbacks` (Keras callbacks: progress, logging) join every phase's `fit`.
     """
     from pipeline._tf import keras, tfmot
 
     keras.utils.set_random_seed(options.seed)
     dataset, steps = _batches(data, options, strategy)
-    fit = _Fit(dataset, steps, Path(checkpoint_dir), verbose)
+    fit = _Fit(dataset, steps, Path(checkpoint_dir), verbose, tuple(callbacks))
     with strategy.scope():
         model = build()
         _compile(model, options.learning_rate)
@@ -238,11 +239,12 @@ class _Fit:
     steps: int
     checkpoint_dir: Path
     verbose: int
+    callbacks: tuple
 
     def __call__(self, model, epochs: int, phase: str, *callbacks, keep: bool = False) -> None:
         backup = _backup(self.checkpoint_dir / phase, delete=not keep)
         model.fit(self.dataset, epochs=epochs, steps_per_epoch=self.steps, verbose=self.verbose,
-                  callbacks=[*callbacks, backup])
+                  callbacks=[*callbacks, backup, *self.callbacks])
 
 
 def _batches(data, options: DistributedFit, strategy):

@@ -136,16 +136,21 @@ def test_two_workers_end_with_identical_pruned_and_qat_weights(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_rerun_resumes_from_the_checkpoints(tmp_path):
-    """The same call again finds the finished training phase and does not retrain it."""
-    outs = [tmp_path / f"run{i}.npz" for i in range(2)]
+def test_a_killed_run_resumes_from_its_checkpoints(tmp_path):
+    """Killed as its second training epoch begins, the same command resumes at that epoch; run
+    once more, it does not train the finished training phase again."""
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(ROOT))
     env.pop("TF_CONFIG", None)
-    for out in outs:
-        subprocess.run([sys.executable, str(WORKER), str(out), str(tmp_path / "ckpt"), "default"],
-                       cwd=ROOT, env=env, check=True, timeout=TIMEOUT_S, capture_output=True)
-    first, second = (np.load(o) for o in outs)
-    assert int(first["replicas"]) == 1
-    for key in (k for k in first.files if k.startswith("b")):
-        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
-    assert any((tmp_path / "ckpt" / "train").rglob("*.index"))
+    outs = [tmp_path / f"run{i}.npz" for i in range(3)]
+    for i, out in enumerate(outs):
+        run_env = dict(env, WORKER_DIE_AT_EPOCH="1") if i == 0 else env
+        done = subprocess.run([sys.executable, str(WORKER), str(out), str(tmp_path / "ckpt"), "default"],
+                              cwd=ROOT, env=run_env, timeout=TIMEOUT_S, capture_output=True, text=True)
+        assert done.returncode == (3 if i == 0 else 0), done.stdout[-2000:] + done.stderr[-2000:]
+    assert not outs[0].exists()
+    resumed, again = np.load(outs[1]), np.load(outs[2])
+    # -1 starts each fit: train (2 epochs), prune (2), qat (1)
+    assert resumed["epochs"].tolist() == [-1, 1, -1, 0, 1, -1, 0]
+    assert again["epochs"].tolist() == [-1, -1, 0, 1, -1, 0]
+    for key in (k for k in resumed.files if k.startswith("b")):
+        np.testing.assert_array_equal(resumed[key], again[key], err_msg=key)
