@@ -154,3 +154,15 @@ def test_a_killed_run_resumes_from_its_checkpoints(tmp_path):
     assert again["epochs"].tolist() == [-1, -1, 0, 1, -1, 0]
     for key in (k for k in resumed.files if k.startswith("b")):
         np.testing.assert_array_equal(resumed[key], again[key], err_msg=key)
+
+
+def test_auto_default_and_mirrored_build_on_this_machine():
+    from pipeline._tf import tf
+
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    auto = strategy_for("auto", environ={})
+    assert auto.num_replicas_in_sync == (gpus if gpus > 1 else 1)
+    assert strategy_for("default", environ={}) is tf.distribute.get_strategy()
+    mirrored = strategy_for("mirrored", environ={})
+    assert isinstance(mirrored, tf.distribute.MirroredStrategy)
+    assert mirrored.num_replicas_in_sync == max(gpus, 1)
