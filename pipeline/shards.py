@@ -18,6 +18,11 @@ one at a time in a shuffled order, images shuffled in a buffer of about one shar
 in a `map` (`(p - mean) / std`, float32), optionally batched, and prefetched.
 `ShardSet.images(indices)` gathers chosen images as one uint8 array (for the small splits that
 validation and calibration read).
+
+The pool starts its processes with `spawn` (forking a process that has loaded TensorFlow can
+deadlock), which imports the main script again in each worker: a script that calls
+`cached_shards` must keep its top level behind `if __name__ == "__main__":` (the tasks, the
+installed command and pytest do).
 """
 
 from __future__ import annotations
