@@ -189,7 +189,8 @@ class DistributedResult:
 
 
 def train_and_prune(build: Callable[[], object], data, options: DistributedFit, strategy,
-                    checkpoint_dir: Path, verbose: int = 0, callbacks=()) -> DistributedResult:
+                    checkpoint_dir: Path, verbose: int = 0, callbacks=(), validation=None,
+                    train_callbacks=()) -> DistributedResult:
     """Fit `build()` on `data` under `strategy`, then fine-tune a clone under magnitude pruning
     (and, with `options.qat_epochs`, a quantization-aware clone of that).
 
@@ -200,17 +201,20 @@ def train_and_prune(build: Callable[[], object], data, options: DistributedFit, 
     `BackupAndRestore` state: running the same call again after a kill resumes from the last
     finished epoch; the finished training phase is kept, so a rerun goes straight to pruning.
     Remove the folder once the result is stored (it belongs to this data and these options).
-    `callbacks` (Keras callbacks: progress, logging) join every phase's `fit`.
+    `callbacks` (Keras callbacks: progress, logging) join every phase's `fit`;
+    `train_callbacks` only the training phase's (e.g. `EarlyStopping(monitor="val_accuracy",
+    restore_best_weights=True)`). `validation` ((x, y) arrays, or a batched `tf.data.Dataset`)
+    is every phase's `validation_data`.
     """
     from pipeline._tf import keras, tfmot
 
     keras.utils.set_random_seed(options.seed)
     dataset, steps = _batches(data, options, strategy)
-    fit = _Fit(dataset, steps, Path(checkpoint_dir), verbose, tuple(callbacks))
+    fit = _Fit(dataset, steps, Path(checkpoint_dir), verbose, tuple(callbacks), validation)
     with strategy.scope():
         model = build()
         _compile(model, options.learning_rate)
-    fit(model, options.epochs, "train", keep=True)
+    fit(model, options.epochs, "train", *train_callbacks, keep=True)
     pruned = qat = None
     if options.prune_epochs:
         with strategy.scope():
@@ -240,11 +244,12 @@ class _Fit:
     checkpoint_dir: Path
     verbose: int
     callbacks: tuple
+    validation: object = None
 
     def __call__(self, model, epochs: int, phase: str, *callbacks, keep: bool = False) -> None:
         backup = _backup(self.checkpoint_dir / phase, delete=not keep)
         model.fit(self.dataset, epochs=epochs, steps_per_epoch=self.steps, verbose=self.verbose,
-                  callbacks=[*callbacks, backup, *self.callbacks])
+                  validation_data=self.validation, callbacks=[*callbacks, backup, *self.callbacks])
 
 
 def _batches(data, options: DistributedFit, strategy):
