@@ -46,6 +46,7 @@ from pipeline.fsutil import atomic_write_json
 from pipeline.optimize import with_presets
 from pipeline.report import write_report
 from pipeline.runlog import log as default_log, package_versions
+from pipeline.scalebench import run_scale_benchmark
 from pipeline.synthetic import SyntheticOptions, generate
 
 TARGET_GZIP_RATIO = 12.0  # gzip(float32) / gzip(deployable)
@@ -54,13 +55,14 @@ TARGET_INT8_SPEEDUP = 2.0  # float32 ms / int8 ms on the MobileNet-class model
 TARGET_DEFAULT_BUILD_S = 180.0  # default `invoke build-apk` on the default dataset, from scratch
 TARGET_SECOND_RATIO = 10.0  # second dataset, default options: gzip(float32) / gzip(deployable)
 TARGET_SECOND_DROP = 0.01  # second dataset: float32 minus deployable accuracy
+TARGET_RSS_GROWTH = 1.5  # peak RSS at the largest scale size / at the smallest
 RESULTS_VERSION = 2
 
 
 def run_benchmark(out: str | Path = "benchmarks/results.json", config: PipelineConfig | None = None,
                   *, force: bool = True, mobilenet_size: int = 224, mobilenet_alpha: float = 1.0,
                   latency_runs: int = 30, log: Callable[[str], None] = default_log,
-                  verbose: int = 0) -> dict:
+                  verbose: int = 0, scale: bool = True) -> dict:
     """Run the benchmark, write `out` (JSON, atomically), print the table; return the results.
 
     `config` defaults to the built-in defaults; every optimization preset is added to its
@@ -90,6 +92,10 @@ def run_benchmark(out: str | Path = "benchmarks/results.json", config: PipelineC
     results["default_build"] = _default_build_part(config, log, verbose)
     log("==> benchmark: default options on the generated second dataset")
     results["second_dataset"] = _second_dataset_part(config, log, verbose)
+    if scale:
+        log("==> benchmark: data stage and training epoch at 2,000 / 10,000 / 40,000 images")
+        results["scale"] = run_scale_benchmark(Path(config.out_dir) / ".benchmark-data" / "scale",
+                                               log=log)
     results["verdicts"] = _verdicts(results)
     results["wall_s"] = round(time.perf_counter() - started, 1)
     atomic_write_json(Path(out), results)
@@ -308,7 +314,29 @@ def _verdicts(results: dict) -> list[dict]:
         {"target": "default CNN: int8 vs float32 (informational, no target)",
          "value": ", ".join(f"{t}T {v['speedup']:.2f}x" for t, v in cnn.items()), "met": None},
         *_later_verdicts(results),
+        *_scale_verdicts(results.get("scale")),
     ]
+
+
+def _scale_verdicts(scale: dict | None) -> list[dict]:
+    """Peak RSS must not grow with the number of images; the second data run reuses the cache."""
+    if not scale:
+        return []
+    rows = scale["rows"]
+    sizes = sorted({r["images"] for r in rows})
+    peak = {(r["images"], r["phase"]): r["peak_rss_mb"] for r in rows}
+    out = []
+    for phase in ("data (first)", "train"):
+        small, large = peak.get((sizes[0], phase)), peak.get((sizes[-1], phase))
+        if small and large:
+            out.append({"target": f"{phase}: peak RSS at {sizes[-1]:,} images <= "
+                                  f"{TARGET_RSS_GROWTH:g}x that at {sizes[0]:,}",
+                        "value": f"{large:.0f} MB vs {small:.0f} MB ({large / small:.2f}x)",
+                        "met": large <= TARGET_RSS_GROWTH * small})
+    again = [r for r in rows if r["phase"].startswith("data (again")]
+    out.append({"target": "second data run reuses the cache",
+                "value": f"{len(again)} of {len(sizes)} sizes", "met": len(again) == len(sizes)})
+    return out
 
 
 def _later_verdicts(results: dict) -> list[dict]:
@@ -390,6 +418,9 @@ def format_table(results: dict) -> str:
                      f"({d['float32']['gzip_bytes']:,} B gz), {d['deployable']['name']} "
                      f"{d['deployable']['accuracy']:.4f} ({d['deployable']['gzip_bytes']:,} B gz, "
                      f"{d['gzip_ratio']:.1f}x smaller), {d['wall_s']:.0f} s")
+    for row in results.get("scale", {}).get("rows", []):
+        lines.append(f"Scale: {row['images']:,} images, {row['phase']}: {row['images_per_s']:,.0f} "
+                     f"images/s, peak RSS {row['peak_rss_mb']:,.0f} MB")
     lines += ["", "Targets:"]
     for v in results["verdicts"]:
         mark = {True: "✓", False: "✗", None: "·"}[v["met"]]

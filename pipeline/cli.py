@@ -522,16 +522,18 @@ def report(c, name=None, out=None, config=None):
             "config": _MODEL_HELP["config"],
             "reuse": "reuse cached pipeline stages (faster; stage times are then load times)",
             "mobilenet_size": "input side of the MobileNetV2 latency model (default: 224)",
-            "latency_runs": "timed invocations per model and thread count (default: 30)"})
+            "latency_runs": "timed invocations per model and thread count (default: 30)",
+            "scale": "also measure the data stage and a training epoch at 2,000 / 10,000 / 40,000 "
+                     "images (peak RSS, images/s; --no-scale skips it, about 3 minutes)"})
 @_clean_errors
 def benchmark(c, out="benchmarks/results.json", config=None, reuse=False, mobilenet_size=None,
-              latency_runs=None):
+              latency_runs=None, scale=True):
     """Measure size, accuracy, float32 vs int8 latency and stage times against the targets."""
     from pipeline.benchmark import run_benchmark
 
     run_benchmark(out, _config(config=config), force=not reuse,
                   mobilenet_size=_whole("--mobilenet-size", mobilenet_size or 224, 32),
-                  latency_runs=_whole("--latency-runs", latency_runs or 30, 1))
+                  latency_runs=_whole("--latency-runs", latency_runs or 30, 1), scale=scale)
 
 
 @typed_task(help={"out": "folder to write (one subfolder per class; replaced)",

@@ -77,3 +77,15 @@ def test_paired_latency_on_a_tiny_model():
         assert stats["runs"] == 5 and 0 < stats["p50"] <= stats["p90"] * 1.0001
     table = benchmark._latency_table(models, runs=3)
     assert set(table["speedup"]) == {"1", "2"} and table["speedup"]["1"]["speedup"] > 0
+
+
+def test_scale_verdicts_compare_the_largest_size_with_the_smallest():
+    rows = [{"images": n, "phase": phase, "peak_rss_mb": rss, "images_per_s": 900.0}
+            for n, scale in ((2000, 1.0), (40000, 1.29))
+            for phase, rss in (("data (first)", 86 * scale), ("data (again)", 42), ("train", 936 * scale))]
+    verdicts = benchmark._scale_verdicts({"rows": rows})
+    assert [v["met"] for v in verdicts] == [True, True, True]
+    assert verdicts[0]["value"] == "111 MB vs 86 MB (1.29x)"
+    rows[2]["peak_rss_mb"] = 10.0  # the small run's training peak: 40k is now 120x of it
+    assert [v["met"] for v in benchmark._scale_verdicts({"rows": rows})] == [True, False, True]
+    assert benchmark._scale_verdicts(None) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import _models  # noqa: F401  (puts the checkout on sys.path)
+import _models  # noqa: F401,I001  (puts the checkout on sys.path)
 from pipeline.architectures import build_model
 from pipeline.errors import ConfigError
 
