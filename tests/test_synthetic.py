@@ -73,18 +73,16 @@ def test_default_options_on_the_second_dataset(tmp_path):
 
     data = tmp_path / "shapes"
     generate(data, SyntheticOptions(per_class=60, image_size=32, seed=5))
-    # Only the agreement gate is loosened (0.98 -> 0.95): on 120 test images from unseen
-    # sources int8 flips 0-3 borderline images; recovering those is the job of the quantization
-    # fallback (pruning-preserving QAT, lower sparsity), not of the training recipe tested here.
+    # Every gate at its default (the quantization fallback may ship another candidate: the
+    # deployable one is judged, whichever it is).
     config = PipelineConfig(name="shapes", out_dir=str(tmp_path / "models"),
                             data=DataOptions(data_dir=str(data)),
                             convert=ConvertOptions(variants=("float32", "pruned_int8")),
-                            validate=ValidateOptions(latency_runs=2, mediapipe=False,
-                                                     min_agreement=0.95))
+                            validate=ValidateOptions(latency_runs=2, mediapipe=False))
     report = run_model(config, verbose=0).report
-    variants = report["variants"]
-    float_acc, deploy_acc = variants["float32"]["accuracy"], variants["pruned_int8"]["accuracy"]
+    variants, deployable = report["variants"], report["deployable"]
+    float_acc, deploy_acc = variants["float32"]["accuracy"], variants[deployable]["accuracy"]
     assert report["keras"]["baseline"]["test_accuracy"] > 0.8  # learned (chance is 0.1)
     assert deploy_acc >= float_acc - 0.01
-    assert variants["pruned_int8"]["agreement_with_keras"] >= 0.95
-    assert variants["float32"]["gzip_bytes"] >= 10 * variants["pruned_int8"]["gzip_bytes"]
+    assert variants[deployable]["agreement_with_keras"] >= ValidateOptions().min_agreement
+    assert variants["float32"]["gzip_bytes"] >= 10 * variants[deployable]["gzip_bytes"]
