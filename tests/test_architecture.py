@@ -134,7 +134,8 @@ def test_no_function_is_longer_than_the_limit():
 
 
 def test_docs_and_code_cite_nothing_outside_the_repo():
-    pattern = re.compile(r"FIELD_NOTES|HOUSE_STYLE|\.\./shared")
+    # the names are spelt in pieces so that this file does not match its own search
+    pattern = re.compile("|".join(("FIELD" + "_NOTES", "HOUSE" + "_STYLE", r"\.\./" + "shared")))
     files = [*PACKAGE.rglob("*.py"), *ROOT.glob("*.md"), *(ROOT / "docs").glob("*.md"),
              *(ROOT / "android_app").rglob("*.java"), *(ROOT / "android_app").glob("*.md"),
              ROOT / "tasks.py", ROOT / "pipeline.toml"]
