@@ -156,8 +156,8 @@ def _case_rows(stage: Path, g: _Golden, images) -> list[list]:
     rows = []
     for i, (name, source, label, px) in enumerate(images):
         case = f"{name}@{g.key}"
-        (stage / "data" / f"{case}.in").write_bytes(_le(tensors[i]))
-        (stage / "data" / f"{case}.out").write_bytes(_le(raw[i]))
+        (stage / "data" / f"{case}.in").write_bytes(le_bytes(tensors[i]))
+        (stage / "data" / f"{case}.out").write_bytes(le_bytes(raw[i]))
         rows.append([
             case, g.key, source, px.shape[1], px.shape[0], label, f"data/{name}.rgb",
             f"data/{case}.in", f"data/{case}.out",
@@ -166,7 +166,7 @@ def _case_rows(stage: Path, g: _Golden, images) -> list[list]:
     return rows
 
 
-def _le(array: np.ndarray) -> bytes:
+def le_bytes(array: np.ndarray) -> bytes:
     """Tensor values as the interpreter holds them on a little-endian device."""
     return np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
 

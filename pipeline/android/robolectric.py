@@ -52,10 +52,10 @@ from pipeline.android.toolchain import (MAVEN_ARTIFACTS, ROBOLECTRIC_SDKS, Toolc
 from pipeline.artifacts import EVAL_DIR, EVAL_JSON, ModelDir
 from pipeline.errors import ConfigError, PipelineError, ToolchainError, ValidationError
 from pipeline.fsutil import staged_dir
-from pipeline.goldens import ranking
+from pipeline.goldens import le_bytes, ranking
 from pipeline.imageops import load_rgb, resize_rgb
 from pipeline.metadata import read_metadata
-from pipeline.validate import dequantize, input_tensor, io_summary, run_interpreter
+from pipeline.validate import dequantize, input_tensor, invoke_each, io_details
 
 SDKS = (24, 36)  # minSdk and targetSdk of app.properties
 JAVA_FOR_SDK = {36: 21}  # API level -> oldest Java Robolectric runs it on (17 for API 35 and below)
@@ -412,10 +412,8 @@ def _write_replay_inputs(model_dir: Path, work: Path) -> None:
     _write_picked(work / "images")
     assets = work / "assets"
     model = (assets / MODEL_ASSET).read_bytes()
-    meta, io = read_metadata(model), io_summary(model)
-    inp = {"dtype": np.dtype(io["input"]["dtype"]), "quantization": (io["input"]["scale"], io["input"]["zero_point"])}
-    out = {"dtype": np.dtype(io["output"]["dtype"]), "quantization": (io["output"]["scale"], io["output"]["zero_point"])}
-    h, w = io["input"]["shape"][1:3]
+    meta, (inp, out) = read_metadata(model), io_details(model)
+    h, w = (int(n) for n in inp["shape"][1:3])
     files = {f"{SAMPLES_DIR}/{p.name}": p for p in sorted((assets / SAMPLES_DIR).glob("*")) if p.is_file()}
     files.update({f"content/{PICKED_IMAGE}": work / "images" / PICKED_IMAGE})
     doc = _eval_doc(assets, model_dir)
@@ -423,18 +421,19 @@ def _write_replay_inputs(model_dir: Path, work: Path) -> None:
     files.update({name: assets / name for name in recorded})
     names = sorted(files)
     resized = np.stack([resize_rgb(load_rgb(files[n]), h, w) for n in names])
-    tensors = _input_tensor(resized, inp, meta)
-    raw = run_interpreter(model, resized).raw.astype(out["dtype"])
+    tensors = input_tensor(resized, inp, meta.mean, meta.std)
+    raw = invoke_each(model, tensors)
     lines = []
     for i, name in enumerate(names):
         if name in recorded and not np.array_equal(recorded[name], raw[i]):
             raise ValidationError(f"the evaluation set's recorded output for {name} is not what the interpreter gives now",
                                   "rebuild the APK (invoke build-apk), which rewrites the evaluation set")
         output = recorded.get(name, raw[i])
-        ranking = _ranking(dequantize(output[None], out)[0])
-        lines.append("\t".join([name, _le(tensors[i]).hex(), _le(output).hex(), ",".join(map(str, ranking))]))
+        order = ranking(dequantize(output[None], out)[0])
+        lines.append("\t".join([name, le_bytes(tensors[i]).hex(), le_bytes(output).hex(),
+                                ",".join(str(int(c)) for c in order)]))
     (work / "replay.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    shape = f"{h}x{w}x3 {io['input']['dtype'].upper()}"
+    shape = f"{h}x{w}x3 {np.dtype(inp['dtype']).name.upper()}"
     (work / "expect.txt").write_text("\n".join([meta.name, shape, *meta.labels]) + "\n", encoding="utf-8")
 
 
@@ -450,19 +449,6 @@ def _eval_doc(assets: Path, model_dir: Path) -> dict:
         raise ConfigError(f"the APK's evaluation set is for another model than {model_dir}",
                           f"rebuild the APK: invoke build-apk --name {model_dir.name}")
     return {**doc, "images": [{**e, "file": f"{EVAL_DIR}/{e['file']}"} for e in doc["images"]]}
-
-
-def _input_tensor(resized: np.ndarray, inp: dict, meta) -> np.ndarray:
-    return input_tensor(resized, inp, meta.mean, meta.std)
-
-
-def _ranking(scores: np.ndarray) -> list[int]:
-    return [int(c) for c in ranking(scores)]
-
-
-def _le(array: np.ndarray) -> bytes:
-    """Tensor values as the interpreter holds them on a little-endian device."""
-    return np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
 
 
 # ----------------------------------------------------------------------------- results
