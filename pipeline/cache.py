@@ -49,10 +49,24 @@ class StageCache:
         try:
             make(tmp)
             (tmp / ".complete").write_text(key)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
+            _publish(tmp, final, replace=not self.enabled)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return load(final), False
+
+
+def _publish(tmp: Path, final: Path, replace: bool) -> None:
+    """Rename `tmp` to `final`. An entry another process completed meanwhile (two workers of
+    one machine making the same one) is kept and `tmp` dropped, unless `replace` (a rebuild)."""
+    if (final / ".complete").exists() and not replace:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    if final.exists():
+        shutil.rmtree(final)
+    try:
+        os.replace(tmp, final)
+    except OSError:
+        if not (final / ".complete").exists():  # not another process's finished entry
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)

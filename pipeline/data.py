@@ -85,10 +85,12 @@ def load_dataset(options: DataOptions, image_size: int, progress=None) -> Datase
     )
 
 
-def dataset_key(options: DataOptions, image_size: int) -> str:
-    """Content hash of the raw inputs plus everything that shapes the split and the pixels."""
+def dataset_key(options: DataOptions, image_size: int, content: str | None = None) -> str:
+    """Content hash of the raw inputs plus everything that shapes the split and the pixels.
+
+    `content`: `fingerprint_source(options)` when the caller has computed it already."""
     return hashlib.sha256(
-        f"{fingerprint_source(options)}|{image_size}|{options.val_fraction}|"
+        f"{content or fingerprint_source(options)}|{image_size}|{options.val_fraction}|"
         f"{options.test_fraction}|{options.seed}|resize-v1".encode()
     ).hexdigest()
 

@@ -230,14 +230,17 @@ def write_samples(images, labels, class_names, dest: Path, per_class: int = 2) -
     classes, at most MAX_SAMPLES in all; files are named `<nn>_<class>.png` so the strip
     shows them by class. PNG keeps the pixels exact (JPEG would not).
     """
-    images, labels = np.asarray(images), np.asarray(labels)
-    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8 or len(images) != len(labels):
-        raise DataError(
-            f"sample images must be (N, H, W, 3) uint8 with one label each, got {images.shape} {images.dtype} "
-            f"and {len(labels)} labels", "pass the dataset's x_test and y_test",
-        )
+    labels = np.asarray(labels)
     picks = [[int(i) for i in np.flatnonzero(labels == c)[:per_class]] for c in range(len(class_names))]
     order = [row[k] for k in range(per_class) for row in picks if k < len(row)][:MAX_SAMPLES]
+    shape, dtype = tuple(np.shape(images)), getattr(images, "dtype", None)
+    if len(shape) != 4 or shape[-1] != 3 or dtype != np.uint8 or shape[0] != len(labels):
+        raise DataError(
+            f"sample images must be (N, H, W, 3) uint8 with one label each, got {shape} {dtype} "
+            f"and {len(labels)} labels", "pass the dataset's x_test and y_test",
+        )
+    images, labels = np.asarray(images[order]), labels[order]  # only the samples are read
+    order = list(range(len(order)))
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     written = []

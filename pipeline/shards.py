@@ -109,11 +109,15 @@ class ShardSet:
 
 
 def cached_shards(items: Sequence[tuple[Path, int]], image_size: int, cache: StageCache,
-                  progress: Progress | None = None, workers: int | None = None) -> ShardSet:
-    """The shards of `items` at `image_size`: read from `cache`, or decoded and written once."""
+                  progress: Progress | None = None, workers: int | None = None,
+                  digest: str | None = None) -> ShardSet:
+    """The shards of `items` at `image_size`: read from `cache`, or decoded and written once.
+
+    `digest`: a hash of every item's bytes and label the caller already has (else
+    `content_digest(items)` reads the files to make one)."""
     items = [(p if isinstance(p, Path) else Path(p), int(label)) for p, label in items]
     key = stage_key("shards", SHARDS_VERSION, image_size, shard_images(image_size), ORDER_SEED,
-                    content_digest(items))
+                    digest or content_digest(items))
     workers = workers or len(os.sched_getaffinity(0))
     made, reused = cache.get_or_make(
         "shards", key, lambda d: _write(items, image_size, d, progress, workers), _read_index)

@@ -19,6 +19,8 @@ from pipeline.metadata import read_metadata
 from pipeline.quantspec import check_quantization, weight_sparsity
 from pipeline.tflite_file import parse_model
 
+CHUNK = 512  # images turned into input tensors at a time
+
 
 @dataclass(frozen=True)
 class Interpreted:
@@ -77,10 +79,17 @@ def invoke_each(model: bytes, tensors: np.ndarray, threads: int = 1) -> np.ndarr
 
 
 def run_interpreter(model: bytes, images: np.ndarray, threads: int = 1) -> Interpreted:
-    """Classify RGB uint8 images one by one, fed as the model's metadata says."""
+    """Classify RGB uint8 images one by one, fed as the model's metadata says.
+
+    `images` is an array or a split read from the shards (`streamdata.SplitImages`); it is read
+    `CHUNK` images at a time, so a large test split is never in memory whole (as floats)."""
     meta = read_metadata(model)
     inp, out = io_details(model)
-    raw = invoke_each(model, input_tensor(images, inp, meta.mean, meta.std), threads)
+    parts = [invoke_each(model, input_tensor(np.asarray(images[i:i + CHUNK]), inp, meta.mean,
+                                             meta.std), threads)
+             for i in range(0, len(images), CHUNK)]
+    raw = np.concatenate(parts) if parts else invoke_each(
+        model, np.zeros((0, *inp["shape"][1:]), inp["dtype"]), threads)
     return Interpreted(scores=dequantize(raw, out), raw=raw)
 
 

@@ -104,3 +104,34 @@ def test_a_streamed_folder_splits_exactly_as_the_in_memory_loader(tmp_path):
         assert np.array_equal(y, getattr(memory, f"y_{split}")), split
     labels = sorted(int(y) for _, y in streamed.dataset("val", (0, 0, 0), (1, 1, 1)))
     assert labels == sorted(memory.y_val.tolist())
+
+
+def test_the_cached_dataset_of_a_folder_reads_its_images_from_the_shards(tmp_path, small_shards):
+    """`datastore.cached_dataset` of a folder: the in-memory loader's arrays, as SplitImages
+    that read only what is indexed (a position, slice, array or mask) from the shards."""
+    from pipeline.config import DataOptions, PipelineConfig
+    from pipeline.data import dataset_key, load_dataset
+    from pipeline.datastore import cached_dataset
+    from pipeline.streamdata import SplitImages
+
+    rng = np.random.default_rng(6)
+    for name, n in (("ant", 11), ("bee", 8)):
+        for i, (path, _) in enumerate(_images(tmp_path / "data" / name, n, rng)):
+            path.rename(path.with_name(f"{name}{i:02d}{path.suffix}"))
+    options = DataOptions(data_dir=str(tmp_path / "data"), image_size=SIZE)
+    config = PipelineConfig(data=options, out_dir=str(tmp_path / "models"))
+    memory = load_dataset(options, SIZE)
+    dataset, key = cached_dataset(config, StageCache(tmp_path / "cache"), lambda m: None)
+    assert key == dataset.fingerprint == dataset_key(options, SIZE)
+    assert dataset.image_size == SIZE and dataset.summary() == {**memory.summary(), "fingerprint": key}
+    for split in ("train", "val", "test"):
+        lazy, array = getattr(dataset, f"x_{split}"), getattr(memory, f"x_{split}")
+        assert isinstance(lazy, SplitImages) and lazy.shape == array.shape and len(lazy) == len(array)
+        assert np.array_equal(np.asarray(lazy), array), split
+        assert np.array_equal(getattr(dataset, f"y_{split}"), getattr(memory, f"y_{split}"))
+    x = dataset.x_train
+    assert np.array_equal(x[2], memory.x_train[2]) and np.array_equal(x[-1], memory.x_train[-1])
+    assert np.array_equal(x[1:6:2], memory.x_train[1:6:2])
+    assert np.array_equal(x[[4, 0, 4]], memory.x_train[[4, 0, 4]])
+    mask = memory.y_train == 1
+    assert np.array_equal(x[mask], memory.x_train[mask])
