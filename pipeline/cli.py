@@ -115,6 +115,9 @@ _MODEL_HELP = {
                "or a local Keras .h5 weights file to start from",
     "width": "MobileNet width multiplier (default: the architecture's, v2 0.35, v3 1.0)",
     "augment": f"training augmentation preset: none, light or strong (default {_D.train.augment})",
+    "strategy": "where training runs: auto, default (one device), mirrored (every local GPU) or "
+                "multi-worker (the machines in TF_CONFIG); --batch-size is per replica "
+                f"(default {_D.train.strategy}; docs/SCALING.md)",
     "image_size": "square model input side in pixels (default: the architecture's)",
     "epochs": f"most training epochs of the float baseline; early stopping may end sooner "
               f"(default {_D.train.epochs})",
@@ -145,6 +148,7 @@ _FLAGS = {
     "prune.epochs": "--prune-epochs", "convert.variants": "--variants",
     "validate.latency_runs": "--latency-runs", "validate.max_accuracy_drop": "--max-accuracy-drop",
     "convert.deployable": "--deployable", "model.width": "--width", "train.augment": "--augment",
+    "train.strategy": "--strategy",
 }
 
 
@@ -189,7 +193,7 @@ def _clean_errors(fn):
 def _config(data=None, name=None, out=None, config=None, architecture=None, weights=None,
             image_size=None, epochs=None, batch_size=None, learning_rate=None, seed=None,
             initial_sparsity=None, final_sparsity=None, prune_epochs=None, variants=None,
-            latency_runs=None, quick=False, width=None, augment=None, base=None):
+            latency_runs=None, quick=False, width=None, augment=None, strategy=None, base=None):
     """The options: the command line over (`base`, or the config file over the defaults)."""
     from pipeline.config import load_config
 
@@ -202,6 +206,7 @@ def _config(data=None, name=None, out=None, config=None, architecture=None, weig
         "prune.initial_sparsity": initial_sparsity, "prune.final_sparsity": final_sparsity,
         "prune.epochs": prune_epochs, "convert.variants": variants,
         "validate.latency_runs": latency_runs, "model.width": width, "train.augment": augment,
+        "train.strategy": strategy,
     }
     from pathlib import Path
 
@@ -235,7 +240,7 @@ def model(c, data=None, name=None, out=None, config=None, architecture=None, wei
           image_size=None, epochs=None, batch_size=None, learning_rate=None, seed=None,
           initial_sparsity=None, final_sparsity=None, prune_epochs=None, variants=None,
           latency_runs=None, quick=False, force=False, presets=None, deployable=None, sweep=None,
-          max_accuracy_drop=None, width=None, augment=None):
+          max_accuracy_drop=None, width=None, augment=None, strategy=None):
     """Train, prune, quantize, convert (with metadata) and validate: models/<name>/."""
     from pipeline.config import load_config
     from pipeline.flow import run_model
@@ -245,7 +250,7 @@ def model(c, data=None, name=None, out=None, config=None, architecture=None, wei
 
     cfg = _config(data, name, out, config, architecture, weights, image_size, epochs, batch_size,
                   learning_rate, seed, initial_sparsity, final_sparsity, prune_epochs, variants,
-                  latency_runs, quick, width, augment)
+                  latency_runs, quick, width, augment, strategy)
     cfg = load_config(None, {"validate.max_accuracy_drop": max_accuracy_drop,
                              "convert.deployable": deployable}, base=cfg, flags=_FLAGS)
     if presets:
@@ -263,16 +268,17 @@ def model(c, data=None, name=None, out=None, config=None, architecture=None, wei
 @typed_task(help={k: _MODEL_HELP[k] for k in ("data", "name", "out", "config", "architecture",
                                           "weights", "image_size", "epochs", "batch_size",
                                           "learning_rate", "seed", "quick", "force", "width",
-                                          "augment")})
+                                          "augment", "strategy")})
 @_clean_errors
 def train(c, data=None, name=None, out=None, config=None, architecture=None, weights=None,
           image_size=None, epochs=None, batch_size=None, learning_rate=None, seed=None,
-          quick=False, force=False, width=None, augment=None):
+          quick=False, force=False, width=None, augment=None, strategy=None):
     """Train (or reuse) the float Keras baseline only, and print its test accuracy."""
     from pipeline.flow import train_only
 
     cfg = _config(data, name, out, config, architecture, weights, image_size, epochs, batch_size,
-                  learning_rate, seed, quick=quick, width=width, augment=augment)
+                  learning_rate, seed, quick=quick, width=width, augment=augment,
+                  strategy=strategy)
     result = train_only(cfg, force=force)
     print(f"Keras baseline test accuracy: {result['test_accuracy']:.4f} "
           f"({'reused' if result['reused'] else 'trained'}; cache {result['path']})")
@@ -323,7 +329,7 @@ _APK_HELP = {
             "if it was trained on this data",
     **{k: _MODEL_HELP[k] for k in ("architecture", "weights", "image_size", "epochs", "batch_size",
                                      "learning_rate", "seed", "initial_sparsity", "final_sparsity",
-                                     "prune_epochs", "variants", "latency_runs")},
+                                     "prune_epochs", "variants", "latency_runs", "strategy")},
 }
 
 
@@ -333,7 +339,7 @@ def build_apk(c, name=None, out=None, config=None, dist="dist", abis=None, sampl
               release=False, skip_model=False, quick=False, rebuild=False, force=False, data=None,
               architecture=None, weights=None, image_size=None, epochs=None, batch_size=None,
               learning_rate=None, seed=None, initial_sparsity=None, final_sparsity=None,
-              prune_epochs=None, variants=None, latency_runs=None):
+              prune_epochs=None, variants=None, latency_runs=None, strategy=None):
     """Package models/<name>/ (built first only if missing or asked): dist/<name>-debug.apk."""
     from pathlib import Path
 
@@ -343,8 +349,9 @@ def build_apk(c, name=None, out=None, config=None, dist="dist", abis=None, sampl
 
     model_args = (data, name, out, config, architecture, weights, image_size, epochs, batch_size,
                   learning_rate, seed, initial_sparsity, final_sparsity, prune_epochs, variants,
-                  latency_runs, quick)
+                  latency_runs, quick, None, None, strategy)
     cfg = _config(*model_args)
+    _refuse_multi_worker(cfg.train.strategy)
     recorded = _recorded_config(cfg) if (rebuild or force) and not data else None
     if recorded is not None:  # rebuilt from the data and options it was built with, and those given
         cfg = _config(*model_args, base=recorded)
@@ -363,6 +370,22 @@ def build_apk(c, name=None, out=None, config=None, dist="dist", abis=None, sampl
             print(summary_table(result.report))
     apk = build(options)
     print("\n".join(apk.summary()))
+
+
+def _refuse_multi_worker(strategy: str) -> None:
+    """build-apk trains on one machine: several workers would wait on one another's folders."""
+    from pipeline.distribute import read_tf_config, resolve_strategy_name
+
+    several = strategy == "multi-worker" or (
+        resolve_strategy_name(strategy, 0, read_tf_config()) == "multi-worker")
+    if several:
+        from pipeline.errors import ConfigError
+
+        raise ConfigError(
+            "build-apk does not train on several machines (--strategy multi-worker, or TF_CONFIG "
+            "naming several workers with --strategy auto)",
+            "run `invoke model --strategy multi-worker` on every machine, then `invoke build-apk` "
+            "on the chief (worker 0); or pass --strategy default or mirrored")
 
 
 def _recorded_config(cfg):

@@ -108,6 +108,7 @@ class ModelOptions:
 
 
 AUGMENT_PRESETS = ("none", "light", "strong")
+STRATEGIES = ("auto", "default", "mirrored", "multi-worker")  # pipeline.distribute's choices
 LR_SCHEDULES = ("cosine", "plateau", "constant")
 CLASS_WEIGHTS = ("auto", "balanced", "none")
 
@@ -137,6 +138,10 @@ class TrainOptions:
       fine_tune_layers: with pretrained weights: how many of the backbone's last layers are
         unfrozen for fine-tuning (its BatchNorm layers stay in inference mode).
       fine_tune_learning_rate: Adam learning rate of that fine-tuning.
+      strategy: where training runs (`pipeline.distribute`, docs/SCALING.md): "auto" (several
+        machines when TF_CONFIG names them, else all local GPUs when there are several, else
+        one device), "default" (one device), "mirrored" (every local GPU) or "multi-worker"
+        (the machines TF_CONFIG names). `batch_size` is per replica.
     """
 
     epochs: int = 30
@@ -153,6 +158,7 @@ class TrainOptions:
     fine_tune_epochs: int = 10
     fine_tune_layers: int = 30
     fine_tune_learning_rate: float = 1e-4
+    strategy: str = "auto"
 
     def __post_init__(self):
         _check_range("train", "seed", self.seed, 0, SEED_MAX)
@@ -160,7 +166,7 @@ class TrainOptions:
         _check_range("train", "batch_size", self.batch_size, 1, 4096)
         _check_range("train", "learning_rate", self.learning_rate, 0.0, 1.0, lo_open=True)
         for name, allowed in (("augment", AUGMENT_PRESETS), ("lr_schedule", LR_SCHEDULES),
-                              ("class_weights", CLASS_WEIGHTS)):
+                              ("class_weights", CLASS_WEIGHTS), ("strategy", STRATEGIES)):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"train.{name} = {getattr(self, name)!r} is not one of "
                                   f"{', '.join(allowed)}", f"set train.{name} to one of them")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import tempfile
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +26,7 @@ from pipeline.cache import StageCache, stage_key
 from pipeline.config import PipelineConfig, config_from_dict
 from pipeline.data import dataset_key, fingerprint_source
 from pipeline.datastore import image_size
+from pipeline.distribute import Placement, placement_for
 from pipeline.errors import DataError, PipelineError, ValidationError
 from pipeline.evalset import write_eval_set, write_samples
 from pipeline.export import calibration_images, export_variant
@@ -36,7 +38,7 @@ from pipeline.mlkit import check_mlkit
 from pipeline.prune import keras_sparsity
 from pipeline.report import write_report
 from pipeline.runlog import Log, Timer, log as default_log, package_versions
-from pipeline.sources import KerasSources, run_sources
+from pipeline.sources import KerasSources, run_sources, without_strategy
 from pipeline.validate import validate_variant
 from pipeline.variants import VARIANTS
 
@@ -67,30 +69,64 @@ def run_model(config: PipelineConfig, force: bool = False, log: Log = default_lo
     One run at a time per model folder: a second run on the same name is refused at once (the
     lock goes with the process, so a killed run leaves none behind, and the next run removes
     its staging folders).
+
+    Training runs under `config.train.strategy` (`pipeline.distribute`). With several workers
+    every worker runs this same job in step (their models are identical); only the chief
+    (worker 0) writes `<out_dir>/<name>/`: the others build in a scratch folder they remove.
     """
-    _check_weights(config)  # an unreachable pretrained backbone fails before any data is read
     out_root = ensure_writable_dir(Path(config.out_dir))
+    placement = training_placement(config, out_root)  # first: before any TensorFlow operation
+    _check_weights(config)  # an unreachable pretrained backbone fails before any data is read
+    if not placement.chief:
+        return _run_as_worker(config, out_root, placement, log, verbose)
     folder = ModelDir(out_root / config.name)
     with exclusive_lock(out_root / f".{config.name}.lock", str(folder.path),
                         "wait for that run to finish, or build under another --name"):
-        return _run_model(config, folder, force, log, verbose)
+        return _run_model(config, folder, force, log, verbose, placement)
+
+
+def training_placement(config: PipelineConfig, out_root: Path) -> Placement:
+    """The strategy of `config.train.strategy`, checkpointing under `<out_dir>/.cache/`."""
+    placement = placement_for(config.train.strategy, out_root / ".cache" / "checkpoints")
+    if placement.distributed:
+        default_log(f"==> training on {placement.name} ({placement.replicas} replicas, global "
+                    f"batch {placement.global_batch(config.train.batch_size)})")
+    return placement
+
+
+def _run_as_worker(config: PipelineConfig, out_root: Path, placement: Placement, log: Log,
+                   verbose: int) -> ModelResult:
+    """A worker that is not the chief: the same job, in step, into a scratch folder."""
+    scratch = Path(tempfile.mkdtemp(dir=out_root, prefix=".worker-"))
+    try:
+        folder = ModelDir(scratch / config.name)
+        result = _run_model(replace(config, out_dir=str(scratch)), folder, False, log, verbose,
+                            placement, cache_root=out_root / ".cache")  # the data is shared
+        log(f"==> worker done: the chief writes {out_root / config.name}")
+        return ModelResult(out_root / config.name, result.report, False)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _run_model(config: PipelineConfig, folder: ModelDir, force: bool, log: Log,
-               verbose: int) -> ModelResult:
-    out_root = folder.path.parent
-    final_key = _final_key(config)
-    reused = None if force else _reuse(folder, final_key)
+               verbose: int, placement: Placement, cache_root: Path | None = None) -> ModelResult:
+    cache_root = cache_root or folder.path.parent / ".cache"
+    final_key = _final_key(config, placement.replicas)
+    # several workers must all train: a chief that reused its folder would leave them waiting
+    reused = None if force or placement.multi_worker else _reuse(folder, final_key)
     if reused is not None:
         log(f"==> {folder.path}: inputs and options unchanged, reusing it (use --force to rebuild)")
         return ModelResult(folder.path, reused, True)
 
     timer = Timer(log)
-    sources = run_sources(config, StageCache(out_root / ".cache", enabled=not force), timer, verbose)
+    sources = run_sources(config, StageCache(cache_root, enabled=not force), timer, verbose,
+                          placement=placement)
     chosen = _attempt(config.convert.deployable, config, sources, timer, log, final_key)
     if not chosen.passed:
         chosen = _fallback(folder, chosen, timer, log, verbose)
     _write(folder, chosen.config, chosen.sources, chosen.variants, chosen.report, timer)
+    for attempt_sources in {id(s): s for s in (sources, chosen.sources)}.values():
+        attempt_sources.drop_checkpoints()  # kept until now when the models are not cached
     log(f"==> report: {folder.report_html}")
     return ModelResult(folder.path, chosen.report, False)
 
@@ -137,7 +173,7 @@ def _fallback(folder: ModelDir, first: _Attempt, timer: Timer, log: Log, verbose
         missed = ", ".join(tried[-1].summary()["failed_gates"])
         log(f"==> fallback: {tried[-1].label} missed a gate ({missed}); trying {cand.label}")
         sources = KerasSources(cand.config, first.sources.dataset, first.sources.cache, timer,
-                               first.sources.data_key, verbose)
+                               first.sources.data_key, verbose, first.sources.placement)
         attempt = _attempt(cand.label, cand.config, sources, timer, log, first.report["cache_key"])
         tried.append(attempt)
         if attempt.passed:
@@ -169,10 +205,11 @@ def _reject(folder: ModelDir, tried: list[_Attempt], timer: Timer) -> None:
 
 def train_only(config: PipelineConfig, force: bool = False, verbose: int = 2) -> dict:
     """Load the data and train (or reuse) the float baseline; report its test accuracy."""
-    _check_weights(config)
     out_root = ensure_writable_dir(Path(config.out_dir))
+    placement = training_placement(config, out_root)  # first: before any TensorFlow operation
+    _check_weights(config)
     cache = StageCache(out_root / ".cache", enabled=not force)
-    sources = run_sources(config, cache, Timer(default_log), verbose)
+    sources = run_sources(config, cache, Timer(default_log), verbose, placement=placement)
     return {
         "test_accuracy": sources.test_accuracy("baseline"),
         "reused": sources.reused["baseline"],
@@ -252,10 +289,11 @@ def _check_weights(config: PipelineConfig) -> None:
     prepare_weights(m.architecture, image_size(config), m.width, m.weights)
 
 
-def _final_key(config: PipelineConfig) -> str:
+def _final_key(config: PipelineConfig, replicas: int = 1) -> str:
     data_key = dataset_key(config.data, image_size(config))
-    return stage_key(data_key, config.model, config.train, config.prune, config.convert,
-                     config.metadata, config.validate, config.name, REPORT_VERSION)
+    return stage_key(data_key, config.model, without_strategy(config.train), config.prune,
+                     config.convert, config.metadata, config.validate, config.name,
+                     REPORT_VERSION, *([("replicas", replicas)] if replicas > 1 else []))
 
 
 def _reuse(folder: ModelDir, final_key: str) -> dict | None:

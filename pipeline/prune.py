@@ -14,6 +14,7 @@ import numpy as np
 from pipeline.architectures import get_spec
 from pipeline.config import ModelOptions, PruneOptions, TrainOptions
 from pipeline.data import Dataset
+from pipeline.distribute import Placement
 from pipeline.train import compile_model, fit, set_seed
 
 
@@ -49,7 +50,7 @@ def pruning_params(options: PruneOptions, steps_per_epoch: int) -> dict:
 
 def prune_model(baseline, dataset: Dataset, model_options: ModelOptions, options: PruneOptions,
                 batch_size: int = 32, seed: int = 42, verbose: int = 2,
-                train_options: TrainOptions | None = None):
+                train_options: TrainOptions | None = None, placement: Placement | None = None):
     """Fine-tune a clone of `baseline` under magnitude pruning; return the stripped model.
 
     It runs `options.epochs` epochs, or more when that is under `options.min_steps` steps.
@@ -58,22 +59,27 @@ def prune_model(baseline, dataset: Dataset, model_options: ModelOptions, options
     epoch: the sparsity schedule must reach its target. BatchNorm layers are not pruned; they
     keep training (or stay in inference mode where the baseline froze them), and the int8
     conversion folds them into the pruned convolutions, whose zeros survive the folding.
+    Under `placement` (a strategy: `batch_size` per replica) the wrapped model is made and
+    compiled in its scope, as tfmot's distributed tests do, and the phase keeps checkpoints.
     """
     from pipeline._tf import tfmot
 
+    placement = placement or Placement()
     train_options = train_options or TrainOptions()
     train_options = replace(train_options, batch_size=batch_size, seed=seed)
     set_seed(seed)
     spec = get_spec(model_options.architecture)
-    steps = math.ceil(len(dataset.x_train) / batch_size)
+    steps = math.ceil(len(dataset.y_train) / placement.global_batch(batch_size))
     # a small dataset gives few steps per epoch: run enough epochs for `min_steps` steps
     options = replace(options, epochs=max(options.epochs, math.ceil(options.min_steps / steps)))
-    wrapped = _wrap_for_pruning(clone(baseline), options, steps)
+    with placement.scope():
+        wrapped = _wrap_for_pruning(clone(baseline), options, steps)
     fit(wrapped, dataset, spec, train_options, epochs=options.epochs,
         learning_rate=options.learning_rate, verbose=verbose, early_stopping=False, warmup=False,
-        callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
-    stripped = tfmot.sparsity.keras.strip_pruning(wrapped)
-    compile_model(stripped, options.learning_rate)
+        callbacks=[tfmot.sparsity.keras.UpdatePruningStep()], placement=placement, phase="prune")
+    with placement.scope():
+        stripped = tfmot.sparsity.keras.strip_pruning(wrapped)
+        compile_model(stripped, options.learning_rate)
     return stripped
 
 

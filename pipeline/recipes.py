@@ -21,31 +21,39 @@ from pathlib import Path
 from pipeline.architectures import get_spec
 from pipeline.config import PipelineConfig
 from pipeline.data import Dataset
+from pipeline.distribute import Placement, average_quantizer_ranges
 from pipeline.prune import clone, prune_model
-from pipeline.train import compile_model, normalize, set_seed
+from pipeline.train import fit, set_seed
 
 STRUCTURED = (2, 4)  # M:N of the sparse24 recipe: 2 zeros in every 4 consecutive input weights
 
 
-def qat_model(baseline, dataset: Dataset, config: PipelineConfig, verbose: int = 2):
+def qat_model(baseline, dataset: Dataset, config: PipelineConfig, verbose: int = 2,
+              placement: Placement | None = None):
     """Quantization-aware fine-tuning of a clone of `baseline` (the baseline is not modified)."""
     from pipeline._tf import tfmot
 
-    model = tfmot.quantization.keras.quantize_model(clone(baseline))
-    return _fine_tune(model, dataset, config, verbose)
+    placement = placement or Placement()
+    with placement.scope():
+        model = tfmot.quantization.keras.quantize_model(clone(baseline))
+    return _fine_tune(model, dataset, config, verbose, placement)
 
 
-def pqat_model(pruned, dataset: Dataset, config: PipelineConfig, verbose: int = 2):
+def pqat_model(pruned, dataset: Dataset, config: PipelineConfig, verbose: int = 2,
+               placement: Placement | None = None):
     """Pruning-preserving QAT of a clone of the stripped pruned model: its zeros stay zero."""
     from pipeline._tf import tfmot
 
-    annotated = tfmot.quantization.keras.quantize_annotate_model(clone(pruned))
-    model = tfmot.quantization.keras.quantize_apply(
-        annotated, tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme())
-    return _fine_tune(model, dataset, config, verbose)
+    placement = placement or Placement()
+    with placement.scope():
+        annotated = tfmot.quantization.keras.quantize_annotate_model(clone(pruned))
+        model = tfmot.quantization.keras.quantize_apply(
+            annotated, tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme())
+    return _fine_tune(model, dataset, config, verbose, placement)
 
 
-def sparse24_model(baseline, dataset: Dataset, config: PipelineConfig, verbose: int = 2):
+def sparse24_model(baseline, dataset: Dataset, config: PipelineConfig, verbose: int = 2,
+                   placement: Placement | None = None):
     """2:4 structured pruning of a clone of `baseline` with the prune options' epochs and rate.
 
     tfmot groups the weights along the input-channel axis of the TFLite layout: FULLY_CONNECTED
@@ -53,7 +61,8 @@ def sparse24_model(baseline, dataset: Dataset, config: PipelineConfig, verbose: 
     """
     options = replace(config.prune, m_by_n=STRUCTURED)
     return prune_model(baseline, dataset, config.model, options,
-                       batch_size=config.train.batch_size, seed=config.train.seed, verbose=verbose)
+                       batch_size=config.train.batch_size, seed=config.train.seed, verbose=verbose,
+                       placement=placement)
 
 
 def load_quantized(folder: Path):
@@ -76,14 +85,16 @@ def sparse24_options(config: PipelineConfig) -> tuple:
     return (STRUCTURED, p.epochs, p.learning_rate, config.train.batch_size, config.train.seed)
 
 
-def _fine_tune(model, dataset: Dataset, config: PipelineConfig, verbose: int):
+def _fine_tune(model, dataset: Dataset, config: PipelineConfig, verbose: int,
+               placement: Placement):
+    """`qat_epochs` at a constant `qat_learning_rate` on the images as they are (no augmentation,
+    class weights or smoothing): the weights only adapt to the quantizers."""
     set_seed(config.train.seed)
     spec = get_spec(config.model.architecture)
-    compile_model(model, config.convert.qat_learning_rate)
-    model.fit(
-        normalize(dataset.x_train, spec.mean, spec.std), dataset.y_train,
-        validation_data=(normalize(dataset.x_val, spec.mean, spec.std), dataset.y_val),
-        epochs=config.convert.qat_epochs, batch_size=config.train.batch_size, shuffle=True,
-        verbose=verbose,
-    )
+    plain = replace(config.train, lr_schedule="constant", warmup_epochs=0, label_smoothing=0.0,
+                    class_weights="none")
+    fit(model, dataset, spec, plain, epochs=config.convert.qat_epochs,
+        learning_rate=config.convert.qat_learning_rate, verbose=verbose, early_stopping=False,
+        warmup=False, placement=placement, phase="qat", augment=False)
+    average_quantizer_ranges(model, placement)
     return model

@@ -16,8 +16,9 @@ options, so changing the prune options reuses the cached baseline.
 
 from __future__ import annotations
 
+import shutil
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -29,6 +30,7 @@ from pipeline.cache import StageCache, stage_key
 from pipeline.config import PipelineConfig
 from pipeline.data import Dataset
 from pipeline.datastore import cached_dataset
+from pipeline.distribute import Placement
 from pipeline.fsutil import sha256_file
 from pipeline.prune import prune_model
 from pipeline.runlog import Timer
@@ -43,7 +45,8 @@ class Source:
       name: what `Variant.source` names.
       parent: the source it starts from (None for the float baseline).
       options: config -> the options that shape this source (part of its cache key).
-      build: (parent model or None, dataset, config, verbose) -> trained tf_keras model.
+      build: (parent model or None, dataset, config, verbose, placement) -> trained tf_keras
+        model (built and fitted under the placement's strategy, with its checkpoints).
       load: folder -> the model saved as `model.h5` there (QAT models need tfmot's scope).
     """
 
@@ -54,19 +57,27 @@ class Source:
     load: Callable[[Path], object] | None = None
 
 
-def _build_baseline(parent, dataset, c: PipelineConfig, verbose):
-    return train_baseline(dataset, c.model, c.train, verbose=verbose)
+def _build_baseline(parent, dataset, c: PipelineConfig, verbose, placement):
+    return train_baseline(dataset, c.model, c.train, verbose=verbose, placement=placement)
 
 
-def _build_pruned(parent, dataset, c: PipelineConfig, verbose):
+def _build_pruned(parent, dataset, c: PipelineConfig, verbose, placement):
     return prune_model(parent, dataset, c.model, c.prune, batch_size=c.train.batch_size,
-                       seed=c.train.seed, verbose=verbose, train_options=c.train)
+                       seed=c.train.seed, verbose=verbose, train_options=c.train,
+                       placement=placement)
 
 
 def _baseline_options(c: PipelineConfig) -> tuple:
     """The model and training options, and the bytes of a local weights file (a file changed
-    at the same path is another start, so another model)."""
-    return (c.model, c.train, weights_digest(c.model.weights))
+    at the same path is another start, so another model). The strategy's name is left out:
+    what it changes, the replicas, is part of every source's key (`KerasSources.key`)."""
+    return (c.model, without_strategy(c.train), weights_digest(c.model.weights))
+
+
+def without_strategy(train):
+    """The training options with the strategy at its default, for keys: "auto" and "default"
+    on one device train the same model."""
+    return replace(train, strategy="auto")
 
 
 def weights_digest(weights: str | None) -> str | None:
@@ -89,10 +100,11 @@ class KerasSources:
     """The Keras sources of one run: each built once per content key, and only if needed."""
 
     def __init__(self, config: PipelineConfig, dataset: Dataset, cache: StageCache,
-                 timer: Timer, data_key: str, verbose: int):
+                 timer: Timer, data_key: str, verbose: int, placement: Placement | None = None):
         self.config, self.dataset, self.cache, self.timer = config, dataset, cache, timer
         self.data_key = data_key
         self.verbose = verbose
+        self.placement = placement or Placement()
         self.models: dict[str, object] = {}
         self.reused: dict[str, bool] = {}
         self.scores: dict[str, np.ndarray] = {}
@@ -100,7 +112,9 @@ class KerasSources:
     def key(self, name: str) -> str:
         src = SOURCES[name]
         upstream = self.key(src.parent) if src.parent else self.data_key
-        return stage_key(upstream, name, *src.options(self.config))
+        replicas = self.placement.replicas  # a global batch of several replicas: another model
+        return stage_key(upstream, name, *src.options(self.config),
+                         *([("replicas", replicas)] if replicas > 1 else []))
 
     def entry(self, name: str) -> Path:
         return self.cache.entry(f"keras-{name}", self.key(name))
@@ -122,12 +136,31 @@ class KerasSources:
             self.models[name], self.reused[name] = model, reused
         return self.models[name]
 
+    def checkpoints(self, name: str) -> Path | None:
+        """The folder of source `name`'s training checkpoints (None: the run keeps none)."""
+        root = self.placement.checkpoints
+        return None if root is None else root / f"{name}-{self.key(name)}"
+
     def _make(self, src: Source, folder: Path) -> None:
         parent = self.get(src.parent) if src.parent else None
-        model = src.build(parent, self.dataset, self.config, self.verbose)
+        checkpoints = self.checkpoints(src.name)
+        placement = self.placement.within(checkpoints)
+        model = src.build(parent, self.dataset, self.config, self.verbose, placement)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "HDF5 ... legacy": h5 is what tf_keras loads
             model.save(str(folder / "model.h5"))
+        if self.cache.enabled:  # stored where a rerun finds it: the checkpoints are done
+            self.drop_checkpoints(src.name)
+
+    def drop_checkpoints(self, *names: str) -> None:
+        """Remove the training checkpoints of sources `names` (all built ones when none): the
+        chief's, once their models are stored; they belong to one dataset and set of options."""
+        if not self.placement.chief:
+            return
+        for name in names or tuple(self.models):
+            folder = self.checkpoints(name)
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def test_scores(self, name: str) -> np.ndarray:
         """Scores of the Keras model `name` on the test split (computed once)."""
@@ -147,11 +180,17 @@ def _load_keras(d: Path):
 
 
 def run_sources(config: PipelineConfig, cache: StageCache, timer: Timer, verbose: int,
-                log=None) -> KerasSources:
-    """Load the dataset (through the cache) and the lazily built sources of one run."""
+                log=None, placement: Placement | None = None) -> KerasSources:
+    """Load the dataset (through the cache) and the lazily built sources of one run, trained
+    under `placement` (default: one device, no checkpoints).
+
+    Under several workers the trained models are not taken from the cache (each worker must
+    train alike, and a worker's cache may hold what another's lacks); the data still is."""
+    placement = placement or Placement()
     with timer("data"):
         dataset, key = cached_dataset(config, cache, log or timer.log or (lambda m: None))
-    return KerasSources(config, dataset, cache, timer, key, verbose)
+    models = StageCache(cache.root, enabled=cache.enabled and not placement.multi_worker)
+    return KerasSources(config, dataset, models, timer, key, verbose, placement)
 
 
 def load_split(config: PipelineConfig, log=None) -> Dataset:

@@ -28,7 +28,8 @@ def test_every_model_option_has_help():
     out = _invoke("--help", "model").stdout
     for option in ("--data", "--name", "--epochs", "--final-sparsity", "--prune-epochs",
                    "--architecture", "--image-size", "--force", "--quick", "--presets",
-                   "--sweep", "--max-accuracy-drop", "--augment", "--width", "--weights"):
+                   "--sweep", "--max-accuracy-drop", "--augment", "--width", "--weights",
+                   "--strategy"):
         line = next(l for l in out.splitlines()
                     if f"{option}=" in l or l.rstrip().endswith(option) or f"{option} " in l)
         flags, _, help_text = line.strip().partition("   ")
@@ -44,6 +45,12 @@ def test_every_model_option_has_help():
     (("model", "--architecture", "resnet999"),
      "error: model.architecture (--architecture) = 'resnet999' is not a known architecture - "
      "use one of:"),
+    (("model", "--strategy", "gpu"), "error: train.strategy (--strategy) = 'gpu' is not one of "
+                                     "auto, default, mirrored, multi-worker"),
+    (("model", "--strategy", "multi-worker", "--out", "/tmp/no-models-here"),
+     "error: --strategy multi-worker needs the cluster in the TF_CONFIG environment variable"),
+    (("build-apk", "--strategy", "multi-worker"),
+     "error: build-apk does not train on several machines"),
     (("evaluate", "--name", "never-built", "--out", "/tmp/no-models-here"),
      "error: no model report at /tmp/no-models-here/never-built/report.json - build the model "
      "first: invoke model --name never-built"),

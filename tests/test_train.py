@@ -11,7 +11,8 @@ import pytest
 from pipeline.config import ModelOptions, PruneOptions, TrainOptions
 from pipeline.data import Dataset
 from pipeline.errors import ConfigError
-from pipeline.train import AUGMENT, Augmentation, augment, class_weights, lr_at
+from pipeline.feed import AUGMENT, Augmentation, augment
+from pipeline.train import class_weights, lr_at
 
 
 def _blobs(size=16, per_class=24, classes=3, seed=0) -> Dataset:
