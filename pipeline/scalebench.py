@@ -5,10 +5,12 @@ For each size it generates (once) a synthetic folder of small PNGs (4 classes of
 shapes, 64 to 160 pixels a side, so the resize runs), then runs three child processes and
 records what each reports about itself:
 
-* `data (first)`: `shards.cached_shards` from an empty cache: images/s and peak RSS of the
-  process and of its decoding pool (the largest worker);
+* `data (first)`: the pipeline's data stage (`datastore.cached_dataset`: the folder hashed,
+  decoded into shards, split) from an empty cache: images/s and peak RSS of the process and
+  of its decoding pool (the largest worker);
 * `data (again)`: the same call, which must reuse the cache;
-* `train epoch`: one epoch of a tiny CNN reading the shards through `ShardSet.dataset`.
+* `train epoch`: one epoch over the training split as `invoke model` feeds it (`feed`:
+  streamed from the shards, augmented, then the streamed validation split), of a tiny CNN.
 
 Peak RSS is each child's own high-water mark (`VmHWM`, reset when the child's program starts;
 `ru_maxrss` for its decoding pool), TensorFlow's import included for the training child. It also
@@ -139,28 +141,41 @@ def _child(phase: str, folder: Path, cache: Path, image_size: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _items(folder: Path):
-    return [(path, label) for label, name in enumerate(CLASSES)
-            for path in sorted((folder / name).iterdir())]
+def _config(folder: Path, cache: Path, image_size: int):
+    from pipeline.config import DataOptions, PipelineConfig, TrainOptions
+
+    return PipelineConfig(data=DataOptions(data_dir=str(folder), image_size=image_size),
+                          train=TrainOptions(batch_size=64), out_dir=str(cache.parent))
+
+
+def _stage_data(folder: Path, cache: Path, image_size: int):
+    """The pipeline's own data stage (`datastore.cached_dataset`): the folder as shards."""
+    from pipeline.datastore import cached_dataset
+
+    dataset, _ = cached_dataset(_config(folder, cache, image_size), StageCache(cache),
+                                lambda message: None)
+    return dataset
 
 
 def _measure_data(folder: Path, cache: Path, image_size: int) -> dict:
-    from pipeline.shards import cached_shards
-
-    items = _items(folder)
     start = time.perf_counter()
-    stored = cached_shards(items, image_size, StageCache(cache))
+    dataset = _stage_data(folder, cache, image_size)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "images_per_s": len(items) / seconds, "reused": stored.reused,
-            "stored": len(stored), "shards": len(stored.counts), **_rss()}
+    shards = dataset.x_train.stream.shards
+    return {"seconds": seconds, "images_per_s": len(shards) / seconds, "reused": shards.reused,
+            "stored": len(shards), "shards": len(shards.counts), **_rss()}
 
 
 def _measure_train(folder: Path, cache: Path, image_size: int) -> dict:
+    """One epoch over the training split as `invoke model` feeds it (`feed.fit_inputs`:
+    streamed from the shards, augmented, validated on the streamed validation split), of a
+    tiny CNN (the model's own cost is not what is measured)."""
     from pipeline._tf import keras
-    from pipeline.shards import cached_shards
+    from pipeline.feed import fit_inputs
 
-    stored = cached_shards(_items(folder), image_size, StageCache(cache))
-    dataset = stored.dataset((127.5,) * 3, (127.5,) * 3, batch_size=64, shuffle=True)
+    dataset = _stage_data(folder, cache, image_size)
+    config = _config(folder, cache, image_size)
+    inputs = fit_inputs(dataset, (127.5,) * 3, (127.5,) * 3, config.train, config.train.batch_size)
     layers = keras.layers
     model = keras.Sequential([
         keras.Input((image_size, image_size, 3)),
@@ -169,11 +184,14 @@ def _measure_train(folder: Path, cache: Path, image_size: int) -> dict:
         layers.GlobalAveragePooling2D(),
         layers.Dense(len(CLASSES), activation="softmax"),
     ])
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
     start = time.perf_counter()
-    history = model.fit(dataset, epochs=1, verbose=0)
+    history = model.fit(inputs.train, steps_per_epoch=inputs.steps, epochs=1, verbose=0,
+                        validation_data=inputs.validation)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "images_per_s": len(stored) / seconds, "reused": stored.reused,
+    images = len(dataset.y_train) + len(dataset.y_val)
+    return {"seconds": seconds, "images_per_s": images / seconds,
+            "reused": dataset.x_train.stream.shards.reused,
             "accuracy": float(history.history["accuracy"][-1]),
             "peak_rss_mb": _rss()["peak_rss_mb"]}
 
