@@ -68,8 +68,8 @@ def normalize(images: np.ndarray, mean, std) -> np.ndarray:
 @dataclass(frozen=True)
 class FitInputs:
     """`train`: a keras Sequence or a repeated `tf.data.Dataset` of (normalized images, one-hot
-    labels); `steps`: batches of one epoch (None for the Sequence: its length); `validation`: (images, one-hot labels) arrays or a
-    batched `tf.data.Dataset` of them."""
+    labels); `steps`: batches of one epoch (None for the Sequence: its length); `validation`:
+    (images, one-hot labels) arrays or a batched `tf.data.Dataset` of them."""
 
     train: object
     steps: int | None
@@ -104,8 +104,8 @@ def _pixels(images, labels, shuffle: bool, seed: int):
     from pipeline._tf import tf
 
     if isinstance(images, SplitImages):
-        return images.stream.dataset(images.split, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), shuffle=shuffle,
-                                     seed=seed)
+        return images.stream.dataset(images.split, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0),
+                                     shuffle=shuffle, seed=seed)
     ds = tf.data.Dataset.from_tensor_slices((np.asarray(images), np.asarray(labels, np.int64)))
     if shuffle:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
