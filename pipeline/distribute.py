@@ -97,20 +97,16 @@ def resolve_strategy_name(name: str, gpus: int, tf_config: dict | None) -> str:
                                 "on the second machine)")
     if name != "auto":
         return name
-    if tf_config is not None and len(tf_config["cluster"]["worker"]) > 1:
+    if _several_workers(tf_config):
         return "multi-worker"
     return "mirrored" if gpus > 1 else "default"
 
 
 def strategy_for(name: str = "auto", environ: Mapping[str, str] | None = None):
     """The `tf.distribute` strategy for a `--strategy` choice (see the module docstring)."""
-    tf_config = read_tf_config(environ)  # checked before TensorFlow loads
-    if name not in STRATEGIES:
-        resolve_strategy_name(name, 0, tf_config)
+    chosen = _chosen(name, read_tf_config(environ))  # TF_CONFIG checked before TensorFlow loads
     from pipeline._tf import tf
 
-    gpus = len(tf.config.list_physical_devices("GPU")) if name == "auto" else 0
-    chosen = resolve_strategy_name(name, gpus, tf_config)
     if chosen == "default":
         return tf.distribute.get_strategy()
     if chosen == "mirrored":
@@ -118,6 +114,25 @@ def strategy_for(name: str = "auto", environ: Mapping[str, str] | None = None):
     if environ is not None and environ.get("TF_CONFIG") != os.environ.get("TF_CONFIG"):
         os.environ["TF_CONFIG"] = environ["TF_CONFIG"]  # TensorFlow reads the process's own
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def _several_workers(tf_config: dict | None) -> bool:
+    return tf_config is not None and len(tf_config["cluster"]["worker"]) > 1
+
+
+def _chosen(name: str, tf_config: dict | None) -> str:
+    """`resolve_strategy_name` on this machine: GPUs are counted (TensorFlow loaded) only when
+    `auto` depends on them, never before a multi-worker strategy is created."""
+    gpus = _visible_gpus() if name == "auto" and not _several_workers(tf_config) else 0
+    return resolve_strategy_name(name, gpus, tf_config)
+
+
+def _visible_gpus() -> int:
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
+        return 0
+    from pipeline._tf import tf
+
+    return len(tf.config.list_physical_devices("GPU"))
 
 
 def global_batch_size(batch_size: int, strategy) -> int:
@@ -192,10 +207,7 @@ class Placement:
 def placement_for(name: str = "auto", checkpoints: Path | None = None,
                   environ: Mapping[str, str] | None = None) -> Placement:
     """The `Placement` of a `--strategy` choice; its checkpoints under `checkpoints`."""
-    tf_config = read_tf_config(environ)
-    several = tf_config is not None and len(tf_config["cluster"]["worker"]) > 1
-    gpus = _visible_gpus() if name == "auto" and not several else 0  # TF only when it decides
-    chosen = resolve_strategy_name(name, gpus, tf_config)
+    chosen = _chosen(name, read_tf_config(environ))
     if chosen == "default":
         strategy = None
     else:
@@ -203,14 +215,6 @@ def placement_for(name: str = "auto", checkpoints: Path | None = None,
         _CREATED[chosen] = strategy
     chief = chosen != "multi-worker" or is_chief(environ)  # one machine: it writes
     return Placement(chosen, strategy, None if checkpoints is None else Path(checkpoints), chief)
-
-
-def _visible_gpus() -> int:
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
-        return 0
-    from pipeline._tf import tf
-
-    return len(tf.config.list_physical_devices("GPU"))
 
 
 def average_quantizer_ranges(model, placement: "Placement") -> None:

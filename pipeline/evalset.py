@@ -239,14 +239,12 @@ def write_samples(images, labels, class_names, dest: Path, per_class: int = 2) -
             f"sample images must be (N, H, W, 3) uint8 with one label each, got {shape} {dtype} "
             f"and {len(labels)} labels", "pass the dataset's x_test and y_test",
         )
-    images, labels = np.asarray(images[order]), labels[order]  # only the samples are read
-    order = list(range(len(order)))
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     written = []
-    for n, i in enumerate(order):
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(class_names[int(labels[i])])).strip("._") or "class"
+    for n, (image, label) in enumerate(zip(np.asarray(images[order]), labels[order])):  # the picks only
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", str(class_names[int(label)])).strip("._") or "class"
         path = dest / f"{n:02d}_{safe}.png"
-        Image.fromarray(images[i]).save(path)
+        Image.fromarray(image).save(path)
         written.append(path)
     return tuple(written)

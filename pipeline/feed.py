@@ -87,29 +87,31 @@ def fit_inputs(dataset: Dataset, mean, std, options: TrainOptions, global_batch:
     aug = AUGMENT[options.augment] if augment_images else AUGMENT["none"]
     flip = options.flip and augment_images
     num_classes = len(dataset.class_names)
-    steps = max(1, math.ceil(len(dataset.y_train) / global_batch))
-    streamed = isinstance(dataset.x_train, SplitImages)
-    if not streamed and not distributed:
+    if not isinstance(dataset.x_train, SplitImages) and not distributed:
         train = augmented_batches(dataset.x_train, dataset.y_train, num_classes, mean, std,
                                   global_batch, aug, flip, options.seed)
         validation = (normalize(dataset.x_val, mean, std),
                       np.eye(num_classes, dtype=np.float32)[dataset.y_val])
         return FitInputs(train, None, validation)
+    steps = max(1, math.ceil(len(dataset.y_train) / global_batch))
     return FitInputs(_tf_train(dataset, mean, std, aug, flip, options.seed, global_batch),
                      steps, _tf_validation(dataset, mean, std))
 
 
-def _pixels(images, labels, shuffle: bool, seed: int):
-    """Unbatched (float pixels 0..255, label) of one split, from the shards or from arrays."""
+RAW = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # mean and std that leave the pixels as they are
+
+
+def _pixels(images, labels, shuffle: bool, seed: int, mean, std):
+    """Unbatched ((p - mean) / std as float32, label) of one split, from the shards or arrays."""
     from pipeline._tf import tf
 
     if isinstance(images, SplitImages):
-        return images.stream.dataset(images.split, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0),
-                                     shuffle=shuffle, seed=seed)
+        return images.stream.dataset(images.split, mean, std, shuffle=shuffle, seed=seed)
     ds = tf.data.Dataset.from_tensor_slices((np.asarray(images), np.asarray(labels, np.int64)))
     if shuffle:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    return ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
+    mean_t, std_t = (tf.constant(np.asarray(v, np.float32)) for v in (mean, std))
+    return ds.map(lambda x, y: ((tf.cast(x, tf.float32) - mean_t) / std_t, y))
 
 
 def _tf_train(dataset: Dataset, mean, std, aug, flip: bool, seed: int, global_batch: int):
@@ -126,7 +128,7 @@ def _tf_train(dataset: Dataset, mean, std, aug, flip: bool, seed: int, global_ba
         images.set_shape((global_batch, size, size, 3))
         return images, tf.one_hot(batch[1], num_classes)
 
-    ds = _pixels(dataset.x_train, dataset.y_train, True, seed)
+    ds = _pixels(dataset.x_train, dataset.y_train, True, seed, *RAW)  # augmented, then normalized
     ds = ds.repeat().batch(global_batch, drop_remainder=True).enumerate()
     ds = ds.map(augmented, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return _sharded_by_data(ds.prefetch(tf.data.AUTOTUNE))
@@ -136,10 +138,8 @@ def _tf_validation(dataset: Dataset, mean, std):
     from pipeline._tf import tf
 
     num_classes = len(dataset.class_names)
-    mean_t = tf.constant(np.asarray(mean, np.float32))
-    std_t = tf.constant(np.asarray(std, np.float32))
-    ds = _pixels(dataset.x_val, dataset.y_val, False, 0).batch(VALIDATION_BATCH)
-    ds = ds.map(lambda x, y: ((x - mean_t) / std_t, tf.one_hot(y, num_classes)))
+    ds = _pixels(dataset.x_val, dataset.y_val, False, 0, mean, std).batch(VALIDATION_BATCH)
+    ds = ds.map(lambda x, y: (x, tf.one_hot(y, num_classes)))
     return _sharded_by_data(ds.prefetch(tf.data.AUTOTUNE))
 
 

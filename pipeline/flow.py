@@ -125,8 +125,8 @@ def _run_model(config: PipelineConfig, folder: ModelDir, force: bool, log: Log,
     if not chosen.passed:
         chosen = _fallback(folder, chosen, timer, log, verbose)
     _write(folder, chosen.config, chosen.sources, chosen.variants, chosen.report, timer)
-    for attempt_sources in {id(s): s for s in (sources, chosen.sources)}.values():
-        attempt_sources.drop_checkpoints()  # kept until now when the models are not cached
+    for built in (sources, chosen.sources):  # kept until now when the models are not cached
+        built.drop_checkpoints()
     log(f"==> report: {folder.report_html}")
     return ModelResult(folder.path, chosen.report, False)
 

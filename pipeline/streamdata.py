@@ -97,9 +97,9 @@ class SplitImages:
 
     def __getitem__(self, key):
         if isinstance(key, (int, np.integer)):
-            return self._gather(np.arange(len(self))[[key]])[0]
+            return self._gather(np.array([range(len(self))[key]]))[0]  # bounds-checked
         if isinstance(key, slice):
-            return self._gather(np.arange(len(self))[key])
+            return self._gather(np.arange(*key.indices(len(self))))
         index = np.asarray(key)
         if index.dtype == bool:
             index = np.flatnonzero(index)

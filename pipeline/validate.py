@@ -85,11 +85,10 @@ def run_interpreter(model: bytes, images: np.ndarray, threads: int = 1) -> Inter
     `CHUNK` images at a time, so a large test split is never in memory whole (as floats)."""
     meta = read_metadata(model)
     inp, out = io_details(model)
-    parts = [invoke_each(model, input_tensor(np.asarray(images[i:i + CHUNK]), inp, meta.mean,
-                                             meta.std), threads)
-             for i in range(0, len(images), CHUNK)]
-    raw = np.concatenate(parts) if parts else invoke_each(
-        model, np.zeros((0, *inp["shape"][1:]), inp["dtype"]), threads)
+    raw = np.concatenate([  # an empty split is one empty chunk
+        invoke_each(model, input_tensor(np.asarray(images[i:i + CHUNK]), inp, meta.mean,
+                                        meta.std), threads)
+        for i in range(0, max(1, len(images)), CHUNK)])
     return Interpreted(scores=dequantize(raw, out), raw=raw)
 
 
